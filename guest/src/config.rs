@@ -1,0 +1,536 @@
+//! The connector config (SPEC section 1): types, loading, validation.
+//!
+//! The Rust types below are the single source of truth: the JSON Schema that
+//! `apiconn schema` prints is generated from them, structural validation
+//! walks that schema (so it reports every mistake at once, each with its
+//! path), and the semantic checks in [`check`] cover what a schema cannot say.
+
+use crate::error::{Error, Problem};
+use crate::schema_check;
+use indexmap::IndexMap;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// One connector: the API data source and what to do with it.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "apiconn connector config")]
+pub struct Config {
+    pub source: Source,
+    /// The API input component: read records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<Read>,
+}
+
+/// The API data source.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Chinese characters, letters, digits, `_` and `-`; 1–64 characters.
+    #[schemars(length(min = 1, max = 64))]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// `http://` or `https://` base URL; `read.path` / `write.path` are appended.
+    pub url: String,
+    #[serde(default)]
+    pub auth: Auth,
+    /// Retries after a failed attempt (transport errors, 429, 5xx).
+    #[serde(default = "default_retries")]
+    #[schemars(range(max = 10))]
+    pub retries: u32,
+    /// Per-request timeout in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    #[schemars(range(min = 1))]
+    pub timeout_ms: u32,
+    #[serde(default)]
+    pub tls: Tls,
+    /// Overrides of the keys above, merged over the base (JSON merge patch)
+    /// when the environment is picked with `--env NAME`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub environments: IndexMap<String, Map<String, Value>>,
+}
+
+fn default_retries() -> u32 {
+    3
+}
+fn default_timeout_ms() -> u32 {
+    30_000
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    /// PEM file with extra CA certificates (read by the host).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+}
+
+/// How requests to `source.url` authenticate.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    None {},
+    /// `Authorization: Basic base64(username:password)`.
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        token: String,
+    },
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth::None {}
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ReadMethod {
+    #[default]
+    GET,
+    POST,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyFormat {
+    #[default]
+    Json,
+    Form,
+}
+
+/// Request values: name → value, in configured order.
+pub type Values = IndexMap<String, RequestValue>;
+
+/// The API input component.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Read {
+    #[serde(default)]
+    pub method: ReadMethod,
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub params: Values,
+    #[serde(default)]
+    pub headers: Values,
+    /// Keys may be dotted paths (`a.b.c`) that build nested JSON objects.
+    #[serde(default)]
+    pub body: Values,
+    #[serde(default)]
+    pub body_format: BodyFormat,
+    /// JSON path to the records in each response (`data.result`, `$.items[0].rows`);
+    /// empty: the whole response.
+    #[serde(default)]
+    pub records: String,
+    /// Safety cap on requests for the whole run.
+    #[serde(default = "default_max_requests")]
+    #[schemars(range(min = 1))]
+    pub max_requests: u32,
+    #[serde(default)]
+    pub flatten: Flatten,
+    /// Output fields, in this order; absent: every flattened field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<Field>>,
+    /// Records failing `fields` conversion tolerated before the run fails.
+    #[serde(default)]
+    pub dirty_records: u64,
+}
+
+fn default_max_requests() -> u32 {
+    500
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Flatten {
+    #[serde(default = "default_separator")]
+    #[schemars(length(min = 1))]
+    pub separator: String,
+    #[serde(default)]
+    pub arrays: ArrayPolicy,
+}
+
+impl Default for Flatten {
+    fn default() -> Self {
+        Flatten {
+            separator: default_separator(),
+            arrays: ArrayPolicy::default(),
+        }
+    }
+}
+
+fn default_separator() -> String {
+    ".".into()
+}
+
+/// What to do with a record field whose value is an array.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ArrayPolicy {
+    /// The run fails, naming the record and the field.
+    #[default]
+    Error,
+    /// The array is kept as a JSON string.
+    Json,
+    /// The field is dropped and counted.
+    Drop,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// The flattened key.
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: FieldType,
+    /// Output name; default `name`.
+    #[serde(rename = "as", default, skip_serializing_if = "Option::is_none")]
+    pub rename: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    #[default]
+    String,
+    Long,
+    Double,
+    Boolean,
+    Date,
+    Json,
+}
+
+/// A request value: a JSON scalar, or a value generated for each request.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RequestValue {
+    Generated(Generated),
+    Scalar(Scalar),
+}
+
+/// Generated once per request: the same value goes on the wire and into a signature.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Generated {
+    /// `ms`, `s`, or a strftime format (UTC).
+    Timestamp(String),
+    /// `hex32`, `uuid` or `digits:N`.
+    Random(String),
+}
+
+/// A JSON string, number, boolean or null.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Scalar(pub Value);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        if v.is_array() || v.is_object() {
+            return Err(serde::de::Error::custom(
+                "expected a string, number, boolean or null",
+            ));
+        }
+        Ok(Scalar(v))
+    }
+}
+
+impl JsonSchema for Scalar {
+    fn schema_name() -> Cow<'static, str> {
+        "Scalar".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": ["string", "number", "boolean", "null"] })
+    }
+}
+
+/// The JSON Schema of the config, as `apiconn schema` prints it.
+pub fn schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(Config)).expect("schema is JSON")
+}
+
+/// Parses and validates a config: every problem at once, or the config with
+/// the environment `env` merged in.
+pub fn load(text: &str, env: Option<&str>) -> Result<Config, Error> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| Error::config("", format!("config is not valid JSON: {e}")))?;
+    load_value(value, env).map_err(Error::Config)
+}
+
+pub fn load_value(mut value: Value, env: Option<&str>) -> Result<Config, Vec<Problem>> {
+    let schema = schema();
+    let mut problems = schema_check::validate(&schema, &value);
+    problems.extend(check(&value));
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    // Every environment must be valid, not just the one picked.
+    let envs: Vec<String> = value["source"]["environments"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    for name in &envs {
+        let merged = with_environment(&value, name);
+        let mut found = schema_check::validate(&schema, &merged);
+        found.extend(check(&merged));
+        for mut p in found {
+            p.message = format!("{} (with environment `{name}`)", p.message);
+            problems.push(p);
+        }
+    }
+    match env {
+        None => {}
+        Some(name) if envs.iter().any(|e| e == name) => value = with_environment(&value, name),
+        Some(name) => {
+            let known = if envs.is_empty() {
+                "none are defined".to_string()
+            } else {
+                format!("known: {}", envs.join(", "))
+            };
+            problems.push(Problem::new(
+                "source.environments",
+                format!("unknown environment `{name}` ({known})"),
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    serde_json::from_value(value).map_err(|e| vec![Problem::new("", e.to_string())])
+}
+
+/// The config with `source.environments[name]` merged over `source`
+/// (RFC 7386 merge patch: objects merge, `null` removes, anything else replaces).
+fn with_environment(config: &Value, name: &str) -> Value {
+    let mut merged = config.clone();
+    let patch = config["source"]["environments"][name].clone();
+    merge_patch(&mut merged["source"], &patch);
+    merged
+}
+
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    let target = target.as_object_mut().expect("made an object above");
+    for (k, v) in patch {
+        if v.is_null() {
+            target.remove(k);
+        } else {
+            merge_patch(target.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
+}
+
+/// Semantic checks: what the schema cannot say. They read the JSON as it
+/// is, skipping values of the wrong type (the schema reports those), so a
+/// config's structural and semantic mistakes are reported together.
+pub fn check(config: &Value) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut problem = |path: &str, message: String| problems.push(Problem::new(path, message));
+    let source = &config["source"];
+    if let Some(name) = source["name"].as_str()
+        && let Some(c) = name.chars().find(|c| !is_name_char(*c))
+    {
+        problem(
+            "source.name",
+            format!("`{c}` is not allowed: only Chinese characters, letters, digits, `_` and `-`"),
+        );
+    }
+    if let Some(u) = source["url"].as_str() {
+        match url::Url::parse(u) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
+                if u.host_str().is_none_or(str::is_empty) {
+                    problem("source.url", "the URL has no host".into());
+                }
+            }
+            Ok(u) => problem(
+                "source.url",
+                format!(
+                    "scheme `{}` is not allowed: use http:// or https://",
+                    u.scheme()
+                ),
+            ),
+            Err(e) => problem("source.url", format!("not a URL: {e}")),
+        }
+    }
+    let read = &config["read"];
+    if read.is_object() {
+        for block in ["params", "headers", "body"] {
+            check_values(&read[block], &format!("read.{block}"), &mut problem);
+        }
+        let is_get = read["method"].as_str().is_none_or(|m| m == "GET");
+        if is_get && read["body"].as_object().is_some_and(|b| !b.is_empty()) {
+            problem(
+                "read.body",
+                "a GET request has no body: use `method: POST`".into(),
+            );
+        }
+        if let Some(path) = read["records"].as_str()
+            && let Err(e) = crate::jsonpath::parse(path)
+        {
+            problem("read.records", e);
+        }
+        if let Some(fields) = read["fields"].as_array() {
+            let mut seen = std::collections::HashSet::new();
+            for (i, f) in fields.iter().enumerate() {
+                let Some(out) = f["as"].as_str().or_else(|| f["name"].as_str()) else {
+                    continue;
+                };
+                if !seen.insert(out.to_string()) {
+                    problem(
+                        &format!("read.fields[{i}]"),
+                        format!("output field `{out}` appears twice"),
+                    );
+                }
+            }
+        }
+    } else if config.is_object() {
+        problem("", "the config has no `read` block".into());
+    }
+    problems
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || c == '_'
+        || c == '-'
+        // CJK Unified Ideographs and Extension A.
+        || ('\u{4e00}'..='\u{9fff}').contains(&c)
+        || ('\u{3400}'..='\u{4dbf}').contains(&c)
+}
+
+fn check_values(values: &Value, path: &str, problem: &mut impl FnMut(&str, String)) {
+    let Some(values) = values.as_object() else {
+        return;
+    };
+    for (name, v) in values {
+        if let Ok(RequestValue::Generated(g)) = serde_json::from_value::<RequestValue>(v.clone())
+            && let Err(e) = crate::request::check_generated(&g)
+        {
+            problem(&format!("{path}.{name}"), e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        match load(text, None) {
+            Ok(_) => vec![],
+            Err(Error::Config(ps)) => ps.iter().map(|p| p.to_string()).collect(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_minimal_config_loads_with_defaults() {
+        let c = load(
+            r#"{"source":{"name":"demo","url":"http://x"},"read":{}}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.source.retries, 3);
+        assert_eq!(c.source.timeout_ms, 30_000);
+        let read = c.read.unwrap();
+        assert_eq!(read.max_requests, 500);
+        assert_eq!(read.flatten.separator, ".");
+        assert_eq!(read.flatten.arrays, ArrayPolicy::Error);
+        assert!(matches!(c.source.auth, Auth::None {}));
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_its_path() {
+        let ps = problems(
+            r#"{"source":{"name":"my source","url":"ftp://x","auth":{"type":"basic","username":"u","pasword":"p"},"retries":11},
+                "read":{"method":"PUT","pathh":"/x","flatten":{"arrays":"keep"}},"extra":1}"#,
+        );
+        let expected = [
+            "source.auth.pasword: unknown key (expected one of: type, username, password)",
+            "source.auth: missing required key `password`",
+            "source.retries: must be at most 10",
+            "read.method: expected one of \"GET\", \"POST\"",
+            "read.pathh: unknown key (expected one of: method, path, params, headers, body, body_format, records, max_requests, flatten, fields, dirty_records)",
+            "read.flatten.arrays: expected one of \"error\", \"json\", \"drop\"",
+            "extra: unknown key (expected one of: source, read)",
+            "source.name: ` ` is not allowed: only Chinese characters, letters, digits, `_` and `-`",
+            "source.url: scheme `ftp` is not allowed: use http:// or https://",
+        ];
+        assert_eq!(ps, expected);
+        // Once the structure is right, the semantic checks speak.
+        let ps = problems(
+            r#"{"source":{"name":"my source","url":"ftp://x"},"read":{"body":{"a":1},"params":{"t":{"timestamp":"%Q"}}}}"#,
+        );
+        assert_eq!(ps.len(), 4, "{ps:?}");
+        assert!(ps[0].starts_with("source.name: ` ` is not allowed"));
+        assert!(ps[1].starts_with("source.url: scheme `ftp`"));
+        assert!(ps[2].starts_with("read.params.t: "));
+        assert!(ps[3].starts_with("read.body: a GET request has no body"));
+    }
+
+    #[test]
+    fn unknown_auth_type_lists_the_known_ones() {
+        let ps = problems(
+            r#"{"source":{"name":"a","url":"http://x","auth":{"type":"kerberos"}},"read":{}}"#,
+        );
+        assert_eq!(
+            ps,
+            ["source.auth.type: expected one of \"none\", \"basic\", \"bearer\""]
+        );
+    }
+
+    #[test]
+    fn chinese_names_are_allowed() {
+        assert!(
+            problems(r#"{"source":{"name":"订单_api-1","url":"http://x"},"read":{}}"#).is_empty()
+        );
+        let long = "a".repeat(65);
+        let ps = problems(&format!(
+            r#"{{"source":{{"name":"{long}","url":"http://x"}},"read":{{}}}}"#
+        ));
+        assert_eq!(ps, ["source.name: must be at most 64 characters"]);
+    }
+
+    #[test]
+    fn environments_merge_over_the_base() {
+        let text = r#"{"source":{"name":"a","url":"http://prod","auth":{"type":"bearer","token":"p"},
+            "environments":{"dev":{"url":"http://dev","auth":{"token":"d"}}}},"read":{}}"#;
+        let c = load(text, Some("dev")).unwrap();
+        assert_eq!(c.source.url, "http://dev");
+        assert!(matches!(&c.source.auth, Auth::Bearer { token } if token == "d"));
+        let c = load(text, None).unwrap();
+        assert_eq!(c.source.url, "http://prod");
+        let err = load(text, Some("qa")).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown environment `qa` (known: dev)"),
+            "{err}"
+        );
+        let bad = text.replace(
+            r#""url":"http://dev""#,
+            r#""url":"http://dev","retries":99"#,
+        );
+        let err = load(&bad, None).unwrap_err().to_string();
+        assert!(
+            err.contains("source.retries: must be at most 10 (with environment `dev`)"),
+            "{err}"
+        );
+    }
+}

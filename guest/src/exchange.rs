@@ -1,0 +1,249 @@
+//! One logical request, tried until it succeeds or the retries run out.
+//!
+//! The only place that touches I/O, through [`Transport`]: `wasi:http` in the
+//! component, a fake in tests. Every try is built anew, so generated values
+//! and signatures are fresh on a retry.
+
+use crate::error::{Error, truncate};
+use crate::request::{Env, HttpRequest, HttpResponse};
+use crate::retry;
+use std::time::Duration;
+
+/// A request that got no response: connection, DNS, TLS, timeout, or a
+/// refusal by the host's egress policy (which no retry can change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl TransportError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        TransportError {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+    pub fn final_(message: impl Into<String>) -> Self {
+        TransportError {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+pub trait Transport {
+    /// Sends one request.
+    fn send(&mut self, req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, TransportError>;
+    /// Waits without using CPU (a WASI pollable in the component).
+    fn sleep(&mut self, duration: Duration);
+}
+
+/// How many tries to make and how long each may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub retries: u32,
+    pub timeout_ms: u32,
+}
+
+/// Sends the request that `build` makes until it gets a 2xx; `tries` counts
+/// every request sent. A failure status that is never retried, or the last
+/// failure when retries run out, is the error.
+pub fn send(
+    transport: &mut dyn Transport,
+    env: &mut dyn Env,
+    policy: Policy,
+    tries: &mut u32,
+    build: &mut dyn FnMut(&mut dyn Env) -> Result<HttpRequest, Error>,
+) -> Result<(HttpRequest, HttpResponse), Error> {
+    let mut attempt = 0;
+    loop {
+        let req = build(env)?;
+        *tries += 1;
+        let outcome = transport.send(&req, policy.timeout_ms);
+        let wait = match &outcome {
+            Ok(resp) if (200..300).contains(&resp.status) => {
+                return Ok((req, outcome.expect("matched Ok")));
+            }
+            Ok(resp) if retry::retryable_status(resp.status) => {
+                retry::retry_after(resp, env.now_ms())
+            }
+            Ok(_) => None,
+            Err(_) => None,
+        };
+        let retryable = match &outcome {
+            Ok(resp) => retry::retryable_status(resp.status),
+            Err(e) => e.retryable,
+        };
+        if !retryable || attempt >= policy.retries {
+            let tried = if attempt == 0 {
+                String::new()
+            } else {
+                format!(" (after {} tries)", attempt + 1)
+            };
+            return Err(match outcome {
+                Ok(resp) => Error::HttpStatus {
+                    code: resp.status,
+                    message: format!(
+                        "{}{tried}: {}",
+                        req.describe(),
+                        truncate(&String::from_utf8_lossy(&resp.body), 500)
+                    ),
+                },
+                Err(e) => Error::Transport(format!("{}{tried}: {}", req.describe(), e.message)),
+            });
+        }
+        let mut jitter = [0u8; 1];
+        env.fill_random(&mut jitter);
+        let wait = wait.unwrap_or_else(|| retry::backoff(attempt, f64::from(jitter[0]) / 256.0));
+        transport.sleep(wait);
+        attempt += 1;
+    }
+}
+
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// Plays back canned outcomes and records what was sent and slept.
+    #[derive(Default)]
+    pub struct Script {
+        pub outcomes: VecDeque<Result<HttpResponse, TransportError>>,
+        pub sent: Vec<HttpRequest>,
+        pub slept: Vec<Duration>,
+    }
+
+    impl Script {
+        pub fn respond(mut self, status: u16, body: &str) -> Self {
+            self.outcomes.push_back(Ok(HttpResponse {
+                status,
+                headers: vec![],
+                body: body.as_bytes().to_vec(),
+            }));
+            self
+        }
+        pub fn respond_with(mut self, resp: HttpResponse) -> Self {
+            self.outcomes.push_back(Ok(resp));
+            self
+        }
+        pub fn fail(mut self, error: &str) -> Self {
+            self.outcomes
+                .push_back(Err(TransportError::retryable(error)));
+            self
+        }
+        pub fn refuse(mut self, error: &str) -> Self {
+            self.outcomes.push_back(Err(TransportError::final_(error)));
+            self
+        }
+    }
+
+    impl Transport for Script {
+        fn send(
+            &mut self,
+            req: &HttpRequest,
+            _timeout_ms: u32,
+        ) -> Result<HttpResponse, TransportError> {
+            self.sent.push(req.clone());
+            self.outcomes
+                .pop_front()
+                .expect("the script has an answer for every request")
+        }
+        fn sleep(&mut self, duration: Duration) {
+            self.slept.push(duration);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::Script;
+    use super::*;
+    use crate::request::testing::FixedEnv;
+
+    fn run(script: &mut Script, retries: u32) -> (Result<(HttpRequest, HttpResponse), Error>, u32) {
+        let mut env = FixedEnv { now_ms: 0, next: 0 };
+        let mut tries = 0;
+        let mut n = 0;
+        let result = send(
+            script,
+            &mut env,
+            Policy {
+                retries,
+                timeout_ms: 1000,
+            },
+            &mut tries,
+            &mut |_| {
+                n += 1;
+                Ok(HttpRequest {
+                    method: "GET",
+                    url: url::Url::parse(&format!("http://h/x?try={n}")).unwrap(),
+                    headers: vec![],
+                    body: None,
+                })
+            },
+        );
+        (result, tries)
+    }
+
+    #[test]
+    fn retries_5xx_429_and_transport_errors_then_succeeds() {
+        let mut s = Script::default()
+            .respond(503, "busy")
+            .fail("connection reset")
+            .respond_with(HttpResponse {
+                status: 429,
+                headers: vec![("Retry-After".into(), "7".into())],
+                body: vec![],
+            })
+            .respond(200, "[]");
+        let (result, tries) = run(&mut s, 3);
+        let (req, resp) = result.unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(tries, 4);
+        // Every try is a new request.
+        assert_eq!(req.url.query(), Some("try=4"));
+        assert_eq!(s.slept.len(), 3);
+        assert_eq!(s.slept[2], Duration::from_secs(7));
+    }
+
+    #[test]
+    fn other_4xx_fail_at_once_with_status_and_body() {
+        let mut s = Script::default().respond(404, r#"{"error":"no such thing"}"#);
+        let (result, tries) = run(&mut s, 3);
+        assert_eq!(tries, 1);
+        assert_eq!(
+            result.unwrap_err(),
+            Error::HttpStatus {
+                code: 404,
+                message: r#"GET http://h/x: {"error":"no such thing"}"#.into()
+            }
+        );
+        assert!(s.slept.is_empty());
+    }
+
+    #[test]
+    fn a_refusal_is_never_retried() {
+        let mut s = Script::default().refuse("egress refused: no");
+        let (result, tries) = run(&mut s, 3);
+        assert_eq!(tries, 1);
+        assert_eq!(
+            result.unwrap_err(),
+            Error::Transport("GET http://h/x: egress refused: no".into())
+        );
+    }
+
+    #[test]
+    fn the_last_failure_is_reported_when_retries_run_out() {
+        let mut s = Script::default()
+            .respond(500, "a")
+            .respond(502, "b")
+            .fail("timed out");
+        let (result, tries) = run(&mut s, 2);
+        assert_eq!(tries, 3);
+        assert_eq!(
+            result.unwrap_err(),
+            Error::Transport("GET http://h/x (after 3 tries): timed out".into())
+        );
+    }
+}

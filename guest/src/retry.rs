@@ -1,0 +1,85 @@
+//! When to try a request again, and how long to wait first (SPEC 1.1 `retries`).
+//!
+//! Retried: transport errors and timeouts, 429 and 5xx. Never retried: any
+//! other status. Backoff is exponential with jitter; `Retry-After` (seconds
+//! or an HTTP date) is honoured, up to [`MAX_WAIT`].
+
+use crate::request::HttpResponse;
+use std::time::Duration;
+
+/// The longest wait a server can ask for.
+pub const MAX_WAIT: Duration = Duration::from_secs(300);
+const BASE: Duration = Duration::from_millis(250);
+const CAP: Duration = Duration::from_secs(30);
+
+pub fn retryable_status(status: u16) -> bool {
+    status == 429 || (500..=599).contains(&status)
+}
+
+/// How long to wait before try number `attempt + 1` (attempt 0 is the first
+/// try); `jitter` in `[0, 1)` spreads clients apart.
+pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+    let exp = BASE.saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX));
+    let capped = exp.min(CAP);
+    capped.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
+}
+
+/// The server's `Retry-After`, if it gave a usable one.
+pub fn retry_after(resp: &HttpResponse, now_ms: i64) -> Option<Duration> {
+    let value = resp.header("retry-after")?.trim();
+    let wait = if let Ok(secs) = value.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else {
+        let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+        let ms = at.timestamp_millis().saturating_sub(now_ms).max(0);
+        Duration::from_millis(ms as u64)
+    };
+    Some(wait.min(MAX_WAIT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_retry_after(v: &str) -> HttpResponse {
+        HttpResponse {
+            status: 429,
+            headers: vec![("Retry-After".into(), v.into())],
+            body: vec![],
+        }
+    }
+
+    #[test]
+    fn statuses() {
+        assert!(retryable_status(429));
+        assert!(retryable_status(503));
+        for s in [400, 401, 403, 404, 422, 200] {
+            assert!(!retryable_status(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(0, 0.0), Duration::from_millis(125));
+        assert_eq!(backoff(0, 1.0), Duration::from_millis(250));
+        assert_eq!(backoff(3, 1.0), Duration::from_secs(2));
+        assert_eq!(backoff(40, 1.0), CAP);
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_as_a_date() {
+        assert_eq!(
+            retry_after(&with_retry_after("2"), 0),
+            Some(Duration::from_secs(2))
+        );
+        // Wed, 21 Oct 2015 07:28:00 GMT is 1445412480000 ms.
+        let date = with_retry_after("Wed, 21 Oct 2015 07:28:00 GMT");
+        assert_eq!(
+            retry_after(&date, 1_445_412_477_500),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(retry_after(&date, 1_445_412_490_000), Some(Duration::ZERO));
+        assert_eq!(retry_after(&with_retry_after("86400"), 0), Some(MAX_WAIT));
+        assert_eq!(retry_after(&with_retry_after("soon"), 0), None);
+    }
+}

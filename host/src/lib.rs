@@ -1,0 +1,11 @@
+//! The apiconn host: runs the connector component under wasmtime with a
+//! sandbox (egress policy, memory and response limits) and no ambient
+//! authority. The host knows nothing about auth or pagination.
+
+pub mod bindings;
+pub mod config_file;
+pub mod demo;
+pub mod egress;
+pub mod run;
+pub mod runtime;
+pub mod secrets;

@@ -1,0 +1,245 @@
+//! `apiconn`: read records from HTTP/JSON APIs as NDJSON, through one
+//! sandboxed WebAssembly component. stdout carries data only; logs and
+//! progress go to stderr.
+
+use anyhow::Context as _;
+use apiconn::run::{self, Failure, Options, Prepared};
+use apiconn::runtime::{Limits, Runtime};
+use apiconn::secrets::SecretPolicy;
+use apiconn::{config_file, demo};
+use clap::{Args, Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "apiconn",
+    about = "Read records from HTTP/JSON APIs, sandboxed in WebAssembly",
+    disable_version_flag = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Print the version and the path of the component file.
+    #[arg(long, short = 'V')]
+    version: bool,
+    #[command(flatten)]
+    global: Global,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Pick an environment of `source.environments`.
+    #[arg(long, global = true, value_name = "NAME")]
+    env: Option<String>,
+    /// Allow loopback and private network targets.
+    #[arg(long, global = true)]
+    allow_private: bool,
+    /// Let `${env:NAME}` resolve this variable (repeatable).
+    #[arg(long = "allow-env", global = true, value_name = "NAME")]
+    allow_env: Vec<String>,
+    /// Directory whose files `${file:NAME}` may read.
+    #[arg(long, global = true, value_name = "DIR")]
+    secrets_dir: Option<PathBuf>,
+    /// Memory cap per connector instance, in MiB.
+    #[arg(long, global = true, default_value_t = 256, value_name = "MIB")]
+    max_memory: usize,
+    /// Response body cap, in bytes.
+    #[arg(long, global = true, default_value_t = 64 << 20, value_name = "BYTES")]
+    max_response_bytes: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read records to stdout (or --output) as NDJSON.
+    Read {
+        config: PathBuf,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// List every config error, each with its JSON path.
+    Validate { config: PathBuf },
+    /// Test the connection: one data request, shown with secrets masked.
+    Check { config: PathBuf },
+    /// Print the JSON Schema of the config.
+    Schema,
+    /// Start the bundled demo API and read it with examples/demo.json.
+    Demo,
+}
+
+fn options(g: &Global) -> Options {
+    Options {
+        env: g.env.clone(),
+        allow_private: g.allow_private,
+        secrets: SecretPolicy {
+            allow_env: g.allow_env.clone(),
+            secrets_dir: g.secrets_dir.clone(),
+        },
+        limits: Limits {
+            max_memory_bytes: g.max_memory << 20,
+            max_response_bytes: g.max_response_bytes,
+        },
+    }
+}
+
+fn prepare(path: &Path, opts: &Options) -> Result<Prepared, Failure> {
+    let value = config_file::load(path).map_err(|e| Failure::Config(vec![format!("{e:#}")]))?;
+    run::prepare(value, &opts.secrets).map_err(|f| match f {
+        Failure::Config(ps) => Failure::Config(
+            ps.into_iter()
+                .map(|p| format!("{}: {p}", path.display()))
+                .collect(),
+        ),
+        other => other,
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("APICONN_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match main_inner(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
+    let opts = options(&cli.global);
+    if cli.version {
+        let rt = Runtime::new()?;
+        println!("apiconn {}", env!("CARGO_PKG_VERSION"));
+        println!("component: {}", rt.component_path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        Cli::command().print_help()?;
+        return Ok(ExitCode::from(2));
+    };
+    let rt = Runtime::new()?;
+    let outcome = match command {
+        Command::Schema => {
+            let schema = run::schema(&rt).await?;
+            println!("{schema}");
+            Ok(())
+        }
+        Command::Validate { config } => match prepare(&config, &opts) {
+            Err(f) => Err(f),
+            Ok(prepared) => {
+                let problems = run::validate(&rt, &prepared, &opts).await?;
+                if problems.is_empty() {
+                    eprintln!("{}: valid", config.display());
+                    Ok(())
+                } else {
+                    Err(Failure::Config(problems))
+                }
+            }
+        },
+        Command::Check { config } => match prepare(&config, &opts) {
+            Err(f) => Err(f),
+            Ok(prepared) => run::check(&rt, &prepared, &opts)
+                .await
+                .map(|report| println!("{report}")),
+        },
+        Command::Read { config, output } => match prepare(&config, &opts) {
+            Err(f) => Err(f),
+            Ok(prepared) => read(&rt, &prepared, &opts, output.as_deref()).await,
+        },
+        Command::Demo => demo_read(&rt).await,
+    };
+    match outcome {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(f) => {
+            eprintln!("error: {f}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn read(
+    rt: &Runtime,
+    prepared: &Prepared,
+    opts: &Options,
+    output: Option<&Path>,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    let mut out: Box<dyn Write> = match output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))
+                .map_err(|e| Failure::Run(format!("{e:#}")))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg}").expect("static template"),
+        );
+        bar
+    });
+    let result = run::read(rt, prepared, opts, &mut out, &mut |_, s| {
+        if let Some(bar) = &progress {
+            bar.set_message(format!(
+                "{} records, {} requests, {}",
+                s.records,
+                s.requests,
+                run::elapsed(started)
+            ));
+            bar.tick();
+        }
+    })
+    .await;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    match result {
+        Ok(s) => {
+            eprintln!(
+                "read {} records in {} requests ({})",
+                s.records,
+                s.requests,
+                run::elapsed(started)
+            );
+            Ok(())
+        }
+        Err((f, s)) => {
+            eprintln!(
+                "read {} records in {} requests before the failure",
+                s.records, s.requests
+            );
+            Err(f)
+        }
+    }
+}
+
+async fn demo_read(rt: &Runtime) -> Result<(), Failure> {
+    let addr = demo::serve()
+        .await
+        .map_err(|e| Failure::Run(format!("starting the demo API: {e}")))?;
+    eprintln!("demo API listening on http://{addr}/v1 (examples/demo.json, bearer token auth)");
+    let mut config: serde_json::Value =
+        serde_json::from_str(demo::CONFIG).expect("examples/demo.json is JSON");
+    config["source"]["url"] = format!("http://{addr}/v1").into();
+    let opts = Options {
+        allow_private: true,
+        ..Options::default()
+    };
+    let prepared = run::prepare(config, &opts.secrets)?;
+    read(rt, &prepared, &opts, None).await
+}

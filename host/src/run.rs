@@ -1,0 +1,198 @@
+//! What the commands do, as a library: prepare a config (secrets, sandbox
+//! plan), then read, check or validate it in a fresh component instance.
+
+use crate::bindings::{Batch, Problem};
+use crate::egress;
+use crate::runtime::{Instance, Limits, RunError, Runtime, egress_for, problem_line};
+use crate::secrets::{self, Masker, SecretPolicy};
+use serde_json::Value;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// What the operator decided, for every command.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub env: Option<String>,
+    pub allow_private: bool,
+    pub secrets: SecretPolicy,
+    pub limits: Limits,
+}
+
+/// Why a command failed, with secrets already masked.
+#[derive(Debug)]
+pub enum Failure {
+    /// The config is wrong: every problem, each with its path.
+    Config(Vec<String>),
+    /// The run failed.
+    Run(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Config(problems) => {
+                write!(f, "invalid config:")?;
+                for p in problems {
+                    write!(f, "\n  {p}")?;
+                }
+                Ok(())
+            }
+            Failure::Run(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// A config ready for the component: secrets resolved, their values known
+/// to the masker.
+pub struct Prepared {
+    pub json: String,
+    pub masker: Masker,
+}
+
+pub fn prepare(mut config: Value, secrets: &SecretPolicy) -> Result<Prepared, Failure> {
+    let mut masker = Masker::default();
+    secrets::resolve(&mut config, secrets, &mut masker).map_err(Failure::Config)?;
+    Ok(Prepared {
+        json: config.to_string(),
+        masker,
+    })
+}
+
+fn fail(masker: &Masker, e: RunError) -> Failure {
+    match e {
+        RunError::Guest(crate::bindings::GuestError::Config(problems)) => Failure::Config(
+            problems
+                .iter()
+                .map(|p| masker.mask(&problem_line(p)))
+                .collect(),
+        ),
+        other => Failure::Run(masker.mask(&other.to_string())),
+    }
+}
+
+/// A new instance that may not send anything yet.
+async fn closed(rt: &Runtime, opts: &Options) -> Result<Instance, Failure> {
+    let closed = egress::Egress {
+        allowed: vec![],
+        allow_private: false,
+        tls: egress::tls_config(None, false).map_err(|e| Failure::Run(e.to_string()))?,
+        timeout: Duration::from_secs(1),
+        max_response_bytes: 0,
+    };
+    rt.instance(closed, &opts.limits)
+        .await
+        .map_err(|e| Failure::Run(format!("starting the component: {e:#}")))
+}
+
+/// A new instance whose egress policy allows what this config's plan names.
+pub async fn sandboxed(
+    rt: &Runtime,
+    config: &Prepared,
+    opts: &Options,
+) -> Result<Instance, Failure> {
+    let mut instance = closed(rt, opts).await?;
+    let plan = instance
+        .plan(&config.json, opts.env.as_deref())
+        .await
+        .map_err(|e| fail(&config.masker, e))?;
+    if plan.insecure_skip_verify {
+        tracing::warn!("source.tls.insecure_skip_verify is set: TLS certificates are not verified");
+    }
+    let tls = egress::tls_config(
+        plan.ca_file.as_deref().map(std::path::Path::new),
+        plan.insecure_skip_verify,
+    )
+    .map_err(|e| Failure::Config(vec![config.masker.mask(&format!("{e:#}"))]))?;
+    *instance.egress_mut() = egress_for(&plan, opts.allow_private, tls, &opts.limits);
+    Ok(instance)
+}
+
+pub async fn validate(
+    rt: &Runtime,
+    config: &Prepared,
+    opts: &Options,
+) -> Result<Vec<String>, Failure> {
+    let mut instance = closed(rt, opts).await?;
+    let problems: Vec<Problem> = instance
+        .validate(&config.json, opts.env.as_deref())
+        .await
+        .map_err(|e| fail(&config.masker, e))?;
+    Ok(problems
+        .iter()
+        .map(|p| config.masker.mask(&problem_line(p)))
+        .collect())
+}
+
+pub async fn check(rt: &Runtime, config: &Prepared, opts: &Options) -> Result<String, Failure> {
+    let mut instance = sandboxed(rt, config, opts).await?;
+    let report = instance
+        .check(&config.json, opts.env.as_deref())
+        .await
+        .map_err(|e| fail(&config.masker, e))?;
+    Ok(config.masker.mask(&report))
+}
+
+/// Counts of a finished (or failed) read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadSummary {
+    pub records: u64,
+    pub requests: u64,
+    pub batches: u64,
+}
+
+/// Reads every batch, writing records to `out` and flushing after each
+/// batch; `on_batch` sees each batch after it is flushed.
+pub async fn read(
+    rt: &Runtime,
+    config: &Prepared,
+    opts: &Options,
+    out: &mut dyn Write,
+    on_batch: &mut dyn FnMut(&Batch, &ReadSummary),
+) -> Result<ReadSummary, (Failure, ReadSummary)> {
+    let mut summary = ReadSummary::default();
+    let mut instance = sandboxed(rt, config, opts)
+        .await
+        .map_err(|f| (f, summary))?;
+    let reader = instance
+        .open_reader(&config.json, opts.env.as_deref(), None)
+        .await
+        .map_err(|e| (fail(&config.masker, e), summary))?;
+    loop {
+        let batch = match instance.next_batch(reader).await {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(e) => return Err((fail(&config.masker, e), summary)),
+        };
+        out.write_all(&batch.records)
+            .and_then(|_| out.flush())
+            .map_err(|e| (Failure::Run(format!("writing records: {e}")), summary))?;
+        summary.records += u64::from(batch.count);
+        summary.requests += u64::from(batch.requests);
+        summary.batches += 1;
+        for w in &batch.warnings {
+            tracing::warn!("{}", config.masker.mask(w));
+        }
+        on_batch(&batch, &summary);
+    }
+    Ok(summary)
+}
+
+/// `1.2s`, `340ms`.
+pub fn elapsed(since: Instant) -> String {
+    let d = since.elapsed();
+    if d.as_secs() >= 1 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+pub async fn schema(rt: &Runtime) -> Result<String, Failure> {
+    let mut instance = closed(rt, &Options::default()).await?;
+    instance
+        .schema()
+        .await
+        .map_err(|e| Failure::Run(e.to_string()))
+}

@@ -1,0 +1,315 @@
+//! Loading the component (compiled once, cached on disk) and running
+//! instances of it, each in its own store with its own limits.
+
+use crate::bindings::{Batch, Connector, ConnectorPre, GuestError, Problem, SandboxPlan};
+use crate::egress::Egress;
+use anyhow::{Context as _, Result};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// The component, as built from `guest/` and embedded in this binary.
+pub const COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apiconn.wasm"));
+
+/// Limits of one connector instance.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_memory_bytes: usize,
+    pub max_response_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_memory_bytes: 256 << 20,
+            max_response_bytes: 64 << 20,
+        }
+    }
+}
+
+/// The store's data: WASI with no ambient authority, wasi:http behind the
+/// egress policy, and the limits.
+pub struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    egress: Egress,
+    limits: StoreLimits,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
+        }
+    }
+}
+
+/// The engine and the pre-linked component, shared by every instance.
+pub struct Runtime {
+    engine: Engine,
+    pre: ConnectorPre<State>,
+    /// Where the component's `.wasm` file is on disk.
+    pub component_path: PathBuf,
+}
+
+/// The cache directory: `$APICONN_CACHE_DIR`, else the user's cache dir.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("APICONN_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("apiconn")))
+        .unwrap_or_else(|| std::env::temp_dir().join("apiconn-cache"))
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+impl Runtime {
+    pub fn new() -> Result<Runtime> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+
+        let dir = cache_dir();
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating cache dir {}", dir.display()))?;
+        let digest = hex::encode(&Sha256::digest(COMPONENT)[..8]);
+        let component_path = dir.join(format!("apiconn-{digest}.wasm"));
+        if !component_path.exists() {
+            write_atomically(&component_path, COMPONENT)?;
+        }
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+        let engine_key = std::hash::Hasher::finish(&hasher);
+        let compiled = dir.join(format!("apiconn-{digest}-{engine_key:016x}.cwasm"));
+        // SAFETY: the file is one this program wrote with
+        // `precompile_component` for this engine's configuration (the name
+        // carries both hashes) in the user's own cache directory.
+        let component = match unsafe { Component::deserialize_file(&engine, &compiled) } {
+            Ok(c) => c,
+            Err(_) => {
+                let started = std::time::Instant::now();
+                let bytes = engine.precompile_component(COMPONENT)?;
+                write_atomically(&compiled, &bytes)
+                    .with_context(|| format!("writing {}", compiled.display()))?;
+                tracing::debug!("compiled the component in {:?}", started.elapsed());
+                unsafe { Component::deserialize(&engine, &bytes)? }
+            }
+        };
+
+        let mut linker = Linker::<State>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        let pre = ConnectorPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Runtime {
+            engine,
+            pre,
+            component_path,
+        })
+    }
+
+    pub async fn instance(&self, egress: Egress, limits: &Limits) -> Result<Instance> {
+        let wasi = WasiCtx::builder()
+            .inherit_stderr()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = State {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            egress,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.max_memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let bindings = self.pre.instantiate_async(&mut store).await?;
+        Ok(Instance { store, bindings })
+    }
+}
+
+/// A failure while running the component: the component's own error, or a
+/// trap (a limit, or a bug).
+#[derive(Debug)]
+pub enum RunError {
+    Guest(GuestError),
+    Trap(anyhow::Error),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Guest(e) => f.write_str(&describe(e)),
+            RunError::Trap(e) => {
+                let text = format!("{e:#}");
+                if text.contains("memory") && text.contains("limit") || text.contains("grow") {
+                    write!(
+                        f,
+                        "limit reached: the connector used more memory than --max-memory allows ({text})"
+                    )
+                } else {
+                    write!(f, "internal error: the connector stopped ({text})")
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<wasmtime::Error> for RunError {
+    fn from(e: wasmtime::Error) -> Self {
+        RunError::Trap(e.into())
+    }
+}
+
+/// The component's error as a sentence.
+pub fn describe(e: &GuestError) -> String {
+    match e {
+        GuestError::Config(problems) => {
+            let mut s = String::from("invalid config:");
+            for p in problems {
+                s.push_str("\n  ");
+                s.push_str(&problem_line(p));
+            }
+            s
+        }
+        GuestError::Auth(m) => format!("authentication failed: {m}"),
+        GuestError::HttpStatus(h) => format!("HTTP {}: {}", h.code, h.message),
+        GuestError::Transport(m) => format!("request failed: {}", tidy_transport(m)),
+        GuestError::Limit(m) => format!("limit reached: {m}"),
+        GuestError::Response(m) => format!("unusable response: {m}"),
+        GuestError::NonCompliantRecord(m) => format!("non-compliant record: {m}"),
+        GuestError::DirtyRecords(m) => format!("dirty records: {m}"),
+        GuestError::Internal(m) => format!("internal error: {m}"),
+    }
+}
+
+/// `InternalError(Some("egress refused: …"))` → `egress refused: …`.
+fn tidy_transport(m: &str) -> String {
+    if let Some(start) = m.find("InternalError(Some(\"") {
+        let rest = &m[start + 20..];
+        if let Some(end) = rest.rfind("\"))") {
+            return format!("{}{}", &m[..start], rest[..end].replace("\\\"", "\""));
+        }
+    }
+    m.to_string()
+}
+
+pub fn problem_line(p: &Problem) -> String {
+    if p.path.is_empty() {
+        p.message.clone()
+    } else {
+        format!("{}: {}", p.path, p.message)
+    }
+}
+
+/// One instance of the component in its own store.
+pub struct Instance {
+    store: Store<State>,
+    bindings: Connector,
+}
+
+impl Instance {
+    pub fn egress_mut(&mut self) -> &mut Egress {
+        &mut self.store.data_mut().egress
+    }
+
+    pub async fn validate(
+        &mut self,
+        config: &str,
+        env: Option<&str>,
+    ) -> Result<Vec<Problem>, RunError> {
+        Ok(self
+            .bindings
+            .apiconn_connector_admin()
+            .call_validate(&mut self.store, config, env)
+            .await?)
+    }
+
+    pub async fn plan(&mut self, config: &str, env: Option<&str>) -> Result<SandboxPlan, RunError> {
+        self.bindings
+            .apiconn_connector_admin()
+            .call_plan(&mut self.store, config, env)
+            .await?
+            .map_err(RunError::Guest)
+    }
+
+    pub async fn check(&mut self, config: &str, env: Option<&str>) -> Result<String, RunError> {
+        self.bindings
+            .apiconn_connector_admin()
+            .call_check(&mut self.store, config, env)
+            .await?
+            .map_err(RunError::Guest)
+    }
+
+    pub async fn schema(&mut self) -> Result<String, RunError> {
+        Ok(self
+            .bindings
+            .apiconn_connector_admin()
+            .call_config_schema(&mut self.store)
+            .await?)
+    }
+
+    pub async fn open_reader(
+        &mut self,
+        config: &str,
+        env: Option<&str>,
+        state: Option<&str>,
+    ) -> Result<ResourceAny, RunError> {
+        self.bindings
+            .apiconn_connector_source()
+            .reader()
+            .call_open(&mut self.store, config, env, state)
+            .await?
+            .map_err(RunError::Guest)
+    }
+
+    pub async fn next_batch(&mut self, reader: ResourceAny) -> Result<Option<Batch>, RunError> {
+        self.bindings
+            .apiconn_connector_source()
+            .reader()
+            .call_next_batch(&mut self.store, reader)
+            .await?
+            .map_err(RunError::Guest)
+    }
+}
+
+/// The egress policy for a config whose plan the component gave.
+pub fn egress_for(
+    plan: &SandboxPlan,
+    allow_private: bool,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    limits: &Limits,
+) -> Egress {
+    Egress {
+        allowed: plan.origins.clone(),
+        allow_private,
+        tls,
+        timeout: Duration::from_millis(u64::from(plan.timeout_ms.max(1))),
+        max_response_bytes: limits.max_response_bytes,
+    }
+}

@@ -1,0 +1,208 @@
+//! Secret references in configs: `${env:NAME}` and `${file:NAME}`, resolved
+//! by the host before the component sees the config, and only where the
+//! operator allowed them. The values are remembered so every message that
+//! leaves the host can be masked.
+
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// What a config may reach.
+#[derive(Debug, Clone, Default)]
+pub struct SecretPolicy {
+    /// Names given with `--allow-env`; names starting `APICONN_SECRET_` are always allowed.
+    pub allow_env: Vec<String>,
+    /// `--secrets-dir`: `${file:NAME}` reads only files directly inside it.
+    pub secrets_dir: Option<PathBuf>,
+}
+
+/// Replaces secret values with `***` in text meant for people.
+#[derive(Debug, Clone, Default)]
+pub struct Masker {
+    needles: Vec<String>,
+}
+
+impl Masker {
+    pub fn add(&mut self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        // The forms a secret takes on the wire and in echoes of it.
+        let forms = [
+            secret.to_string(),
+            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+            serde_json::to_string(secret)
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_string(),
+        ];
+        for form in forms {
+            if !form.is_empty() && !self.needles.contains(&form) {
+                self.needles.push(form);
+            }
+        }
+        // Longest first, so a secret containing another is masked whole.
+        self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    }
+
+    pub fn mask(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for n in &self.needles {
+            if out.contains(n.as_str()) {
+                out = out.replace(n.as_str(), "***");
+            }
+        }
+        out
+    }
+}
+
+/// Resolves every reference in the string values of `config`; each error
+/// names the reference and where it is.
+pub fn resolve(
+    config: &mut Value,
+    policy: &SecretPolicy,
+    masker: &mut Masker,
+) -> Result<(), Vec<String>> {
+    let mut errors = Vec::new();
+    walk(config, "", policy, masker, &mut errors);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+fn walk(
+    v: &mut Value,
+    path: &str,
+    policy: &SecretPolicy,
+    masker: &mut Masker,
+    errors: &mut Vec<String>,
+) {
+    match v {
+        Value::String(s) if s.contains("${") => match substitute(s, policy, masker) {
+            Ok(resolved) => *s = resolved,
+            Err(e) => errors.push(if path.is_empty() {
+                e
+            } else {
+                format!("{path}: {e}")
+            }),
+        },
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                walk(item, &format!("{path}[{i}]"), policy, masker, errors);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                walk(item, &p, policy, masker, errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn substitute(s: &str, policy: &SecretPolicy, masker: &mut Masker) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(format!("`{}` has no closing `}}`", &rest[start..]));
+        };
+        let reference = &after[..end];
+        let value = lookup(reference, policy)?;
+        masker.add(&value);
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn lookup(reference: &str, policy: &SecretPolicy) -> Result<String, String> {
+    let shown = format!("${{{reference}}}");
+    if let Some(name) = reference.strip_prefix("env:") {
+        if !(name.starts_with("APICONN_SECRET_") || policy.allow_env.iter().any(|n| n == name)) {
+            return Err(format!(
+                "{shown}: environment variable `{name}` is not allowed (pass --allow-env {name}, or name it APICONN_SECRET_…)"
+            ));
+        }
+        return std::env::var(name)
+            .map_err(|_| format!("{shown}: environment variable `{name}` is not set"));
+    }
+    if let Some(name) = reference.strip_prefix("file:") {
+        let Some(dir) = &policy.secrets_dir else {
+            return Err(format!("{shown}: file secrets need --secrets-dir DIR"));
+        };
+        if name.is_empty()
+            || name.contains('/')
+            || name.contains('\\')
+            || name == "."
+            || name == ".."
+        {
+            return Err(format!(
+                "{shown}: a file secret is a plain file name inside --secrets-dir (no `/`, no `..`)"
+            ));
+        }
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("{shown}: cannot read {}: {e}", path.display()))?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        return Ok(text.strip_suffix('\r').unwrap_or(text).to_string());
+    }
+    Err(format!(
+        "{shown}: unknown reference (use ${{env:NAME}} or ${{file:NAME}})"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn env_and_file_references_resolve_only_where_allowed() {
+        // SAFETY: tests in this module are the only ones touching these names.
+        unsafe {
+            std::env::set_var("APICONN_SECRET_T1", "tok en");
+            std::env::set_var("PLAIN_T1", "p");
+        }
+        let dir = std::env::temp_dir().join(format!("apiconn-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pw"), "hunter2\n").unwrap();
+        let policy = SecretPolicy {
+            allow_env: vec!["PLAIN_T1".into()],
+            secrets_dir: Some(dir.clone()),
+        };
+        let mut masker = Masker::default();
+        let mut config = json!({"a": "Bearer ${env:APICONN_SECRET_T1}", "b": ["${file:pw}"], "c": "${env:PLAIN_T1}", "d": 1});
+        resolve(&mut config, &policy, &mut masker).unwrap();
+        assert_eq!(
+            config,
+            json!({"a": "Bearer tok en", "b": ["hunter2"], "c": "p", "d": 1})
+        );
+        assert_eq!(
+            masker.mask("x tok en y tok+en z hunter2"),
+            "x *** y *** z ***"
+        );
+
+        let mut bad = json!({"s": {"u": "${env:HOME}", "f": "${file:../etc/passwd}", "g": "${env:APICONN_SECRET_MISSING_X}", "h": "${vault:x}"}});
+        let errors = resolve(&mut bad, &policy, &mut masker).unwrap_err();
+        assert_eq!(errors.len(), 4);
+        assert!(
+            errors[0].starts_with("s.u: ${env:HOME}: environment variable `HOME` is not allowed")
+        );
+        assert!(
+            errors[1].starts_with("s.f: ${file:../etc/passwd}: a file secret is a plain file name")
+        );
+        assert!(errors[2].contains("is not set"));
+        assert!(errors[3].contains("unknown reference"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
