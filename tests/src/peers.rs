@@ -1,0 +1,84 @@
+//! Real servers from the registries, installed by the test command
+//! (`npm ci --prefix tests`), started on a free port of 127.0.0.1 and
+//! stopped on drop.
+
+use crate::bin::root;
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free port on 127.0.0.1 (the listener is closed before use).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before listening: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not listen on port {port} within 30 s");
+}
+
+/// npm `json-server` 0.17.4 serving a copy of a db file.
+pub struct JsonServer {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl JsonServer {
+    pub fn start(db: &Path) -> JsonServer {
+        let bin = root().join("tests/node_modules/json-server/lib/cli/bin.js");
+        assert!(
+            bin.exists(),
+            "json-server is not installed: run `npm ci --prefix tests` (scripts/test.sh does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("db.json");
+        std::fs::copy(db, &copy).unwrap();
+        let port = free_port();
+        let mut child = Command::new("node")
+            .arg(bin)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--quiet",
+            ])
+            .arg(&copy)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting node json-server");
+        wait_for_port(port, &mut child, "json-server");
+        JsonServer {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for JsonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
