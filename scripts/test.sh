@@ -1,9 +1,23 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what it needs first
-# (the wasm target, the npm peers pinned by tests/package-lock.json), then
-# runs every unit and end-to-end test against real servers on 127.0.0.1.
+# (the wasm target, the npm and PyPI peers pinned under tests/), then runs
+# every unit and end-to-end test against real servers on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
+
+# One virtualenv per pinned requirements file: tests/.venv/<name>.
+for req in tests/python/*.txt; do
+  name=$(basename "$req" .txt)
+  venv="tests/.venv/$name"
+  stamp="$venv/.installed-$(sha256sum "$req" | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    touch "$stamp"
+  fi
+done
+
 cargo test --workspace --locked "$@"

@@ -168,9 +168,8 @@ impl admin::Guest for Component {
 
     fn plan(config: String, env: Option<String>) -> Result<SandboxPlan, types::Error> {
         let config = load(&config, env)?;
-        let base = crate::request::join_url(&config.source.url, "")?;
         Ok(SandboxPlan {
-            origins: vec![crate::request::origin(&base)],
+            origins: config::origins(&config)?,
             timeout_ms: config.source.timeout_ms,
             insecure_skip_verify: config.source.tls.insecure_skip_verify,
             ca_file: config.source.tls.ca_file,

@@ -134,6 +134,9 @@ pub struct Read {
     /// empty: the whole response.
     #[serde(default)]
     pub records: String,
+    /// Absent: one request. Otherwise the loop that makes the requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paginate: Option<Paginate>,
     /// Safety cap on requests for the whole run.
     #[serde(default = "default_max_requests")]
     #[schemars(range(min = 1))]
@@ -150,6 +153,104 @@ pub struct Read {
 
 fn default_max_requests() -> u32 {
     500
+}
+
+/// Where a loop puts its value: the query string or the body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    #[default]
+    Params,
+    Body,
+}
+
+/// The loop modes of `read.paginate`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Paginate {
+    /// Page numbers: `start`, `start + step`, …
+    Page {
+        /// The request value the loop sets (a dotted path into a JSON body with `in: body`).
+        param: String,
+        #[serde(rename = "in", default)]
+        location: Location,
+        #[serde(default = "one")]
+        start: i64,
+        #[serde(default = "one")]
+        #[schemars(range(min = 1))]
+        step: i64,
+        /// Stop conditions (`response.has_more == false`); without any, the
+        /// loop ends at the first page with no records.
+        #[serde(default)]
+        stop: Vec<String>,
+    },
+    /// Offsets: `start`, `start + step`, … (`step` is the page size).
+    Offset {
+        param: String,
+        #[serde(rename = "in", default)]
+        location: Location,
+        #[serde(default)]
+        start: i64,
+        #[schemars(range(min = 1))]
+        step: i64,
+        #[serde(default)]
+        stop: Vec<String>,
+    },
+    /// The next request carries the cursor read from this response; ends
+    /// when it is missing, null or `""`.
+    Cursor {
+        param: String,
+        #[serde(rename = "in", default)]
+        location: Location,
+        /// JSON path of the next cursor in the response.
+        from: String,
+        /// The first cursor; absent: the param is left out of the first request.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start: Option<Scalar>,
+        #[serde(default)]
+        stop: Vec<String>,
+    },
+    /// Follows next URLs: `from: "header"` (RFC 8288 `Link: <…>; rel="next"`)
+    /// or a JSON path that holds the next URL.
+    Link {
+        from: String,
+        #[serde(default)]
+        stop: Vec<String>,
+    },
+    /// One request per value, in order; with `then`, a loop for each value.
+    Traverse {
+        param: String,
+        #[serde(rename = "in", default)]
+        location: Location,
+        /// The manual list of values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        values: Option<Vec<Scalar>>,
+        /// A list API (called without credentials) that gives the values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        values_from: Option<ValuesFrom>,
+        /// A page, offset, cursor or link loop run for each value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        then: Option<Box<Paginate>>,
+    },
+}
+
+fn one() -> i64 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValuesFrom {
+    pub url: String,
+    #[serde(default)]
+    pub method: ReadMethod,
+    #[serde(default)]
+    pub params: Values,
+    #[serde(default)]
+    pub headers: Values,
+    /// JSON path of the array of values in the response.
+    #[serde(default)]
+    pub extract: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -254,6 +355,29 @@ impl JsonSchema for Scalar {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({ "type": ["string", "number", "boolean", "null"] })
     }
+}
+
+/// Every origin (`scheme://host:port`) the config may contact: the
+/// source and every other URL written in it. Next-page URLs are allowed
+/// only on these.
+pub fn origins(config: &Config) -> Result<Vec<String>, Error> {
+    let mut urls = vec![("source.url", config.source.url.as_str())];
+    if let Some(Paginate::Traverse {
+        values_from: Some(from),
+        ..
+    }) = config.read.as_ref().and_then(|r| r.paginate.as_ref())
+    {
+        urls.push(("read.paginate.values_from.url", from.url.as_str()));
+    }
+    let mut origins: Vec<String> = Vec::new();
+    for (path, u) in urls {
+        let parsed = url::Url::parse(u).map_err(|e| Error::config(path, e.to_string()))?;
+        let origin = crate::request::origin(&parsed);
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    Ok(origins)
 }
 
 /// The JSON Schema of the config, as `apiconn schema` prints it.
@@ -376,6 +500,13 @@ pub fn check(config: &Value) -> Vec<Problem> {
             check_values(&read[block], &format!("read.{block}"), &mut problem);
         }
         let is_get = read["method"].as_str().is_none_or(|m| m == "GET");
+        let loops = [&read["paginate"], &read["paginate"]["then"]];
+        if is_get && loops.iter().any(|l| l["in"].as_str() == Some("body")) {
+            problem(
+                "read.paginate.in",
+                "a GET request has no body: use `method: POST`".into(),
+            );
+        }
         if is_get && read["body"].as_object().is_some_and(|b| !b.is_empty()) {
             problem(
                 "read.body",
@@ -387,6 +518,7 @@ pub fn check(config: &Value) -> Vec<Problem> {
         {
             problem("read.records", e);
         }
+        check_paginate(&read["paginate"], "read.paginate", &mut problem);
         if let Some(fields) = read["fields"].as_array() {
             let mut seen = std::collections::HashSet::new();
             for (i, f) in fields.iter().enumerate() {
@@ -405,6 +537,53 @@ pub fn check(config: &Value) -> Vec<Problem> {
         problem("", "the config has no `read` block".into());
     }
     problems
+}
+
+fn check_paginate(p: &Value, path: &str, problem: &mut impl FnMut(&str, String)) {
+    let Some(kind) = p["type"].as_str() else {
+        return;
+    };
+    if let Some(stops) = p["stop"].as_array() {
+        for (i, s) in stops.iter().enumerate() {
+            if let Some(text) = s.as_str()
+                && let Err(e) = crate::stop::Condition::parse(text)
+            {
+                problem(&format!("{path}.stop[{i}]"), e);
+            }
+        }
+    }
+    for key in ["from", "values_from.extract"] {
+        let v = key.split('.').fold(p, |v, k| &v[k]);
+        if let Some(text) = v.as_str()
+            && !(kind == "link" && text == "header")
+            && let Err(e) = crate::jsonpath::parse(text)
+        {
+            problem(&format!("{path}.{key}"), e);
+        }
+    }
+    if kind == "traverse" {
+        match (p.get("values"), p.get("values_from")) {
+            (Some(_), Some(_)) => problem(path, "give `values` or `values_from`, not both".into()),
+            (None, None) => problem(path, "a traverse needs `values` or `values_from`".into()),
+            _ => {}
+        }
+        if let Some(u) = p["values_from"]["url"].as_str()
+            && !url::Url::parse(u).is_ok_and(|u| u.scheme() == "http" || u.scheme() == "https")
+        {
+            problem(
+                &format!("{path}.values_from.url"),
+                format!("`{u}` is not an http:// or https:// URL"),
+            );
+        }
+        let then = &p["then"];
+        if then["type"].as_str() == Some("traverse") {
+            problem(
+                &format!("{path}.then.type"),
+                "a traverse cannot run another traverse".into(),
+            );
+        }
+        check_paginate(then, &format!("{path}.then"), problem);
+    }
 }
 
 fn is_name_char(c: char) -> bool {
@@ -468,7 +647,7 @@ mod tests {
             "source.auth: missing required key `password`",
             "source.retries: must be at most 10",
             "read.method: expected one of \"GET\", \"POST\"",
-            "read.pathh: unknown key (expected one of: method, path, params, headers, body, body_format, records, max_requests, flatten, fields, dirty_records)",
+            "read.pathh: unknown key (expected one of: method, path, params, headers, body, body_format, records, paginate, max_requests, flatten, fields, dirty_records)",
             "read.flatten.arrays: expected one of \"error\", \"json\", \"drop\"",
             "extra: unknown key (expected one of: source, read)",
             "source.name: ` ` is not allowed: only Chinese characters, letters, digits, `_` and `-`",

@@ -106,6 +106,42 @@ pub mod testing {
     use super::*;
     use std::collections::VecDeque;
 
+    /// Answers every request with a function of it, and records what was sent.
+    pub struct Responder<F: FnMut(&HttpRequest) -> HttpResponse> {
+        pub respond: F,
+        pub sent: Vec<HttpRequest>,
+    }
+
+    impl<F: FnMut(&HttpRequest) -> HttpResponse> Responder<F> {
+        pub fn new(respond: F) -> Self {
+            Responder {
+                respond,
+                sent: vec![],
+            }
+        }
+    }
+
+    impl<F: FnMut(&HttpRequest) -> HttpResponse> Transport for Responder<F> {
+        fn send(
+            &mut self,
+            req: &HttpRequest,
+            _timeout_ms: u32,
+        ) -> Result<HttpResponse, TransportError> {
+            self.sent.push(req.clone());
+            Ok((self.respond)(req))
+        }
+        fn sleep(&mut self, _: Duration) {}
+    }
+
+    /// A 200 response with a JSON body.
+    pub fn ok(body: serde_json::Value) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
     /// Plays back canned outcomes and records what was sent and slept.
     #[derive(Default)]
     pub struct Script {

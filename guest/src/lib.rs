@@ -13,10 +13,12 @@ pub mod exchange;
 pub mod fields;
 pub mod flatten;
 pub mod jsonpath;
+pub mod paginate;
 pub mod read;
 pub mod request;
 pub mod retry;
 pub mod schema_check;
+pub mod stop;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

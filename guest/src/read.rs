@@ -2,22 +2,42 @@
 //! response into a batch of flat records, say where the read stands.
 
 use crate::auth::Authenticator;
-use crate::config::{Config, Read, ReadMethod, Source};
+use crate::config::{Config, Location, Read, ReadMethod, Source};
 use crate::error::{Error, truncate};
 use crate::exchange::{self, Policy, Transport};
 use crate::fields::{self, Spec};
 use crate::flatten::{self, FlattenError};
 use crate::jsonpath::{self, Path};
-use crate::request::{self, Env, HttpRequest, HttpResponse};
+use crate::paginate::{Page, Plan, Position, Traverse, Values};
+use crate::request::{self, Env, HttpRequest, HttpResponse, Resolved};
+use crate::stop::Facts;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashSet;
 
-/// Where a read stands; the opaque checkpoint of the WIT contract.
+/// Where a read stands; the opaque checkpoint of the WIT contract. It
+/// names the next request, so a reader opened with it continues there.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     /// Every request has been answered.
     pub done: bool,
+    /// The traverse values, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<Value>>,
+    /// The traverse value the next request is for.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub index: usize,
+    /// Where the inner loop stands; absent: at its start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+    /// Requests made so far in the current loop (the `requests` of stop conditions).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub loop_requests: u64,
+}
+
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
 }
 
 /// One response's worth of records.
@@ -32,17 +52,30 @@ pub struct Batch {
     pub warnings: Vec<String>,
 }
 
+/// What the next request is for.
+pub enum Next {
+    /// The traverse values (`values_from`).
+    Values,
+    /// Records.
+    Data,
+}
+
 pub struct Reader {
     source: Source,
     read: Read,
     records_path: Path,
     auth: Authenticator,
+    plan: Plan,
     state: Checkpoint,
     /// Logical requests made in this run (for `max_requests`).
     requests: u32,
     /// Records emitted or skipped so far in this run.
     records_seen: u64,
     dirty: u64,
+    /// Safety rails of the current loop: cursors and URLs seen, and the
+    /// last non-empty page.
+    seen_positions: HashSet<String>,
+    last_page: Option<u64>,
 }
 
 impl Reader {
@@ -59,20 +92,46 @@ impl Reader {
         let records_path =
             jsonpath::parse(&read.records).map_err(|e| Error::config("read.records", e))?;
         let base = request::join_url(&config.source.url, "")?;
+        let plan = Plan::new(read.paginate.as_ref())?;
+        let mut state = state;
+        if state.values.is_none()
+            && let Some(Traverse {
+                values: Values::Given(v),
+                ..
+            }) = &plan.traverse
+        {
+            state.values = Some(v.clone());
+        }
         Ok(Reader {
             auth: Authenticator::new(&config.source.auth, &base),
             source: config.source,
             read,
             records_path,
+            plan,
             state,
             requests: 0,
             records_seen: 0,
             dirty: 0,
+            seen_positions: HashSet::new(),
+            last_page: None,
         })
     }
 
     pub fn is_done(&self) -> bool {
         self.state.done
+            || self
+                .state
+                .values
+                .as_ref()
+                .is_some_and(|v| self.state.index >= v.len())
+    }
+
+    pub fn next(&self) -> Next {
+        if self.plan.traverse.is_some() && self.state.values.is_none() {
+            Next::Values
+        } else {
+            Next::Data
+        }
     }
 
     pub fn policy(&self) -> Policy {
@@ -82,11 +141,104 @@ impl Reader {
         }
     }
 
-    /// The next request, with fresh generated values; call again for a retry.
+    fn position(&self) -> Position {
+        self.state
+            .position
+            .clone()
+            .unwrap_or_else(|| self.plan.first())
+    }
+
+    /// The request for the traverse values: `values_from`, without credentials.
+    pub fn build_values_request(&self, env: &mut dyn Env) -> Result<HttpRequest, Error> {
+        let Some(Traverse {
+            values: Values::From(from, _),
+            ..
+        }) = &self.plan.traverse
+        else {
+            return Err(Error::Internal("no values_from to request".into()));
+        };
+        let mut url = url::Url::parse(&from.url)
+            .map_err(|e| Error::config("read.paginate.values_from.url", e.to_string()))?;
+        request::add_query(&mut url, &request::resolve(&from.params, env));
+        let mut req = HttpRequest {
+            method: if from.method == ReadMethod::POST {
+                "POST"
+            } else {
+                "GET"
+            },
+            url,
+            headers: vec![("Accept".into(), "application/json".into())],
+            body: None,
+        };
+        for (name, value) in request::resolve(&from.headers, env) {
+            req.set_header(&name, request::text(&value));
+        }
+        Ok(req)
+    }
+
+    pub fn handle_values(&mut self, req: &HttpRequest, resp: &HttpResponse) -> Result<(), Error> {
+        let Some(Traverse {
+            values: Values::From(_, extract),
+            ..
+        }) = &self.plan.traverse
+        else {
+            return Err(Error::Internal("no values_from to read".into()));
+        };
+        let doc = parse_json(req, resp)?;
+        let values: Vec<Value> = flatten::extract(&doc, extract)
+            .into_iter()
+            .cloned()
+            .collect();
+        if let Some(bad) = values.iter().find(|v| v.is_array() || v.is_object()) {
+            return Err(Error::Response(format!(
+                "read.paginate.values_from: the values must be scalars, found {bad}"
+            )));
+        }
+        self.state.values = Some(values);
+        self.state.index = 0;
+        Ok(())
+    }
+
+    /// The request values after the loop and traverse values are set:
+    /// query parameters and body values.
+    fn values(&self, env: &mut dyn Env) -> (Resolved, Resolved) {
+        let mut params = request::resolve(&self.read.params, env);
+        let mut body = request::resolve(&self.read.body, env);
+        let mut set = |location: Location, name: &str, value: Value| {
+            let list = match location {
+                Location::Params => &mut params,
+                Location::Body => &mut body,
+            };
+            match list.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = value,
+                None => list.push((name.to_string(), value)),
+            }
+        };
+        if let (Some(t), Some(values)) = (&self.plan.traverse, &self.state.values)
+            && let Some(v) = values.get(self.state.index)
+        {
+            set(t.location, &t.param, v.clone());
+        }
+        if let Some((name, location, value)) = self.plan.loop_value(&self.position()) {
+            set(location, name, value);
+        }
+        (params, body)
+    }
+
+    /// The next data request, with fresh generated values; call again for a retry.
     pub fn build_request(&self, env: &mut dyn Env) -> Result<HttpRequest, Error> {
         let read = &self.read;
-        let mut url = request::join_url(&self.source.url, &read.path)?;
-        request::add_query(&mut url, &request::resolve(&read.params, env));
+        let (params, body) = self.values(env);
+        let url = match self.position() {
+            // A next URL is used as it is: its query string replaces `params`.
+            Position::Url(u) => url::Url::parse(&u)
+                .map_err(|e| Error::Response(format!("next-page URL `{u}`: {e}")))?,
+            _ => {
+                let mut url = request::join_url(&self.source.url, &read.path)?;
+                request::add_query(&mut url, &params);
+                url
+            }
+        };
         let mut req = HttpRequest {
             method: match read.method {
                 ReadMethod::GET => "GET",
@@ -97,8 +249,7 @@ impl Reader {
             body: None,
         };
         if read.method == ReadMethod::POST {
-            let (body, content_type) =
-                request::body(&request::resolve(&read.body, env), read.body_format);
+            let (body, content_type) = request::body(&body, read.body_format);
             req.set_header("Content-Type", content_type.into());
             req.body = Some(body);
         }
@@ -128,19 +279,95 @@ impl Reader {
         resp: &HttpResponse,
         tries: u32,
     ) -> Result<Batch, Error> {
-        let doc: Value = serde_json::from_slice(&resp.body).map_err(|e| {
-            Error::Response(format!(
-                "{} answered {} with a body that is not JSON ({e}): {}",
-                req.describe(),
-                resp.status,
-                truncate(&String::from_utf8_lossy(&resp.body), 200)
-            ))
-        })?;
+        let doc = parse_json(req, resp)?;
         let mut batch = self.emit(&doc)?;
-        self.state.done = true;
+        self.state.loop_requests += 1;
+
+        // Safety rail: a non-empty page identical to the one before.
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&resp.body, &mut hasher);
+        let hash = std::hash::Hasher::finish(&hasher);
+        if batch.count > 0 && self.last_page == Some(hash) {
+            return Err(Error::Response(format!(
+                "{} returned the same page as the request before it: stopping instead of looping",
+                req.describe()
+            )));
+        }
+        self.last_page = (batch.count > 0).then_some(hash);
+
+        let (params, body) = {
+            // The values just sent, for `request.<param>`; generated values
+            // are re-read from the request itself.
+            let sent: Vec<(String, Value)> = req
+                .url
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect();
+            let body: Option<Value> = req
+                .body
+                .as_deref()
+                .and_then(|b| serde_json::from_slice(b).ok());
+            (sent, body)
+        };
+        let lookup = |name: &str| -> Option<Value> {
+            if let Some(b) = &body
+                && let Ok(p) = jsonpath::parse(name)
+                && let Some(v) = jsonpath::get(b, &p)
+            {
+                return Some(v.clone());
+            }
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let page = Page {
+            facts: Facts {
+                response: &doc,
+                request: &lookup,
+                requests: self.state.loop_requests,
+                records: u64::from(batch.count),
+            },
+            url: &req.url,
+            link_header: resp.header("link"),
+        };
+        match self.plan.advance(&self.position(), &page)? {
+            Some(next) => {
+                let key = match &next {
+                    Position::Cursor(c) => Some(format!("cursor {c}")),
+                    Position::Url(u) => Some(format!("next URL {u}")),
+                    _ => None,
+                };
+                if let Some(key) = key
+                    && !self.seen_positions.insert(key.clone())
+                {
+                    return Err(Error::Response(format!(
+                        "the API gave the {key} a second time: stopping instead of looping"
+                    )));
+                }
+                self.state.position = Some(next);
+            }
+            None => self.end_loop(),
+        }
         batch.checkpoint = serde_json::to_string(&self.state).expect("checkpoint is JSON");
         batch.requests = tries;
         Ok(batch)
+    }
+
+    /// The inner loop ended: on to the next traverse value, or done.
+    fn end_loop(&mut self) {
+        self.state.position = None;
+        self.state.loop_requests = 0;
+        self.seen_positions.clear();
+        self.last_page = None;
+        match &self.state.values {
+            Some(values) if self.state.index + 1 < values.len() => self.state.index += 1,
+            Some(values) => {
+                self.state.index = values.len();
+                self.state.done = true;
+            }
+            None => self.state.done = true,
+        }
     }
 
     fn emit(&mut self, doc: &Value) -> Result<Batch, Error> {
@@ -216,16 +443,39 @@ pub fn next_batch(
     transport: &mut dyn Transport,
     env: &mut dyn Env,
 ) -> Result<Option<Batch>, Error> {
-    if reader.is_done() {
-        return Ok(None);
+    loop {
+        if reader.is_done() {
+            return Ok(None);
+        }
+        reader.count_request()?;
+        let mut tries = 0;
+        let policy = reader.policy();
+        match reader.next() {
+            Next::Values => {
+                let (req, resp) = exchange::send(transport, env, policy, &mut tries, &mut |env| {
+                    reader.build_values_request(env)
+                })?;
+                reader.handle_values(&req, &resp)?;
+            }
+            Next::Data => {
+                let (req, resp) = exchange::send(transport, env, policy, &mut tries, &mut |env| {
+                    reader.build_request(env)
+                })?;
+                return reader.handle_response(&req, &resp, tries).map(Some);
+            }
+        }
     }
-    reader.count_request()?;
-    let mut tries = 0;
-    let policy = reader.policy();
-    let (req, resp) = exchange::send(transport, env, policy, &mut tries, &mut |env| {
-        reader.build_request(env)
-    })?;
-    reader.handle_response(&req, &resp, tries).map(Some)
+}
+
+fn parse_json(req: &HttpRequest, resp: &HttpResponse) -> Result<Value, Error> {
+    serde_json::from_slice(&resp.body).map_err(|e| {
+        Error::Response(format!(
+            "{} answered {} with a body that is not JSON ({e}): {}",
+            req.describe(),
+            resp.status,
+            truncate(&String::from_utf8_lossy(&resp.body), 200)
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -365,5 +615,203 @@ mod tests {
             "{m}"
         );
         assert!(m.ends_with("<html>oops</html>"));
+    }
+
+    mod pagination {
+        use super::*;
+        use crate::exchange::testing::{Responder, ok};
+        use serde_json::json;
+
+        fn param(req: &HttpRequest, name: &str) -> Option<String> {
+            req.url
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        }
+
+        /// 23 items served 10 per page by `page`.
+        fn pages(req: &HttpRequest) -> HttpResponse {
+            let page: usize = param(req, "page").unwrap().parse().unwrap();
+            let items: Vec<Value> = (1..=23)
+                .skip((page - 1) * 10)
+                .take(10)
+                .map(|i| json!({"id": i}))
+                .collect();
+            ok(json!({"items": items, "pages": 3}))
+        }
+
+        fn ids(batches: &[Batch]) -> Vec<i64> {
+            batches
+                .iter()
+                .flat_map(|b| {
+                    String::from_utf8(b.records.clone())
+                        .unwrap()
+                        .lines()
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .map(|l| {
+                    serde_json::from_str::<Value>(&l).unwrap()["id"]
+                        .as_i64()
+                        .unwrap()
+                })
+                .collect()
+        }
+
+        fn drain(reader: &mut Reader, t: &mut dyn Transport) -> Result<Vec<Batch>, Error> {
+            let mut env = FixedEnv { now_ms: 0, next: 0 };
+            let mut out = vec![];
+            while let Some(b) = next_batch(reader, t, &mut env)? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+
+        const PAGED: &str = r#"{"source":{"name":"a","url":"http://h"},"read":{"records":"items",
+            "paginate":{"type":"page","param":"page"}}}"#;
+
+        #[test]
+        fn page_loop_ends_at_the_first_empty_page() {
+            let mut t = Responder::new(pages);
+            let batches = drain(&mut reader(PAGED), &mut t).unwrap();
+            assert_eq!(ids(&batches), (1..=23).collect::<Vec<_>>());
+            assert_eq!(t.sent.len(), 4, "three pages and the empty fourth");
+            assert_eq!(batches.last().unwrap().checkpoint, r#"{"done":true}"#);
+        }
+
+        #[test]
+        fn a_stop_condition_on_the_request_and_the_response() {
+            let config = PAGED.replace(
+                r#""param":"page"}"#,
+                r#""param":"page","stop":["request.page >= response.pages"]}"#,
+            );
+            let mut t = Responder::new(pages);
+            let batches = drain(&mut reader(&config), &mut t).unwrap();
+            assert_eq!(ids(&batches).len(), 23);
+            assert_eq!(t.sent.len(), 3, "no request for an empty page");
+        }
+
+        #[test]
+        fn resuming_from_a_checkpoint_has_no_gap_and_no_duplicate() {
+            let full = ids(&drain(&mut reader(PAGED), &mut Responder::new(pages)).unwrap());
+            let mut first = reader(PAGED);
+            let mut env = FixedEnv { now_ms: 0, next: 0 };
+            let mut t = Responder::new(pages);
+            let b1 = next_batch(&mut first, &mut t, &mut env).unwrap().unwrap();
+            let b2 = next_batch(&mut first, &mut t, &mut env).unwrap().unwrap();
+            assert_eq!(
+                b2.checkpoint,
+                r#"{"done":false,"position":{"number":3},"loop_requests":2}"#
+            );
+            let mut resumed =
+                Reader::open(config::load(PAGED, None).unwrap(), Some(&b2.checkpoint)).unwrap();
+            let rest = drain(&mut resumed, &mut Responder::new(pages)).unwrap();
+            let mut union = ids(&[b1, b2]);
+            union.extend(ids(&rest));
+            assert_eq!(union, full);
+        }
+
+        #[test]
+        fn offsets_go_into_a_json_body_path() {
+            let config = r#"{"source":{"name":"a","url":"http://h"},"read":{"method":"POST","records":"rows",
+                "body":{"paging.size":2,"q":"x"},
+                "paginate":{"type":"offset","param":"paging.offset","in":"body","step":2}}}"#;
+            let mut t = Responder::new(|req: &HttpRequest| {
+                let body: Value = serde_json::from_slice(req.body.as_deref().unwrap()).unwrap();
+                let offset = body["paging"]["offset"].as_u64().unwrap();
+                let rows: Vec<Value> = (offset..5).take(2).map(|i| json!({"id": i})).collect();
+                ok(json!({"rows": rows}))
+            });
+            let batches = drain(&mut reader(config), &mut t).unwrap();
+            assert_eq!(ids(&batches), vec![0, 1, 2, 3, 4]);
+            let first: Value = serde_json::from_slice(t.sent[0].body.as_deref().unwrap()).unwrap();
+            assert_eq!(first, json!({"paging": {"size": 2, "offset": 0}, "q": "x"}));
+        }
+
+        #[test]
+        fn a_repeated_cursor_is_an_error_not_a_loop() {
+            let config = r#"{"source":{"name":"a","url":"http://h"},"read":{"records":"data",
+                "paginate":{"type":"cursor","param":"after","from":"next"}}}"#;
+            let mut n = 0;
+            let mut t = Responder::new(move |_: &HttpRequest| {
+                n += 1;
+                ok(json!({"data": [{"id": n}], "next": "c1"}))
+            });
+            let err = drain(&mut reader(config), &mut t).unwrap_err();
+            assert_eq!(
+                err,
+                Error::Response(
+                    "the API gave the cursor \"c1\" a second time: stopping instead of looping"
+                        .into()
+                )
+            );
+            assert_eq!(param(&t.sent[1], "after").as_deref(), Some("c1"));
+            assert_eq!(
+                param(&t.sent[0], "after"),
+                None,
+                "no cursor on the first request"
+            );
+        }
+
+        #[test]
+        fn an_identical_page_is_an_error_not_a_loop() {
+            let config = PAGED.replace(
+                r#""param":"page"}"#,
+                r#""param":"page","stop":["response.done == true"]}"#,
+            );
+            let mut t = Responder::new(|_: &HttpRequest| ok(json!({"items": [{"id": 1}]})));
+            let err = drain(&mut reader(&config), &mut t).unwrap_err();
+            assert!(
+                matches!(&err, Error::Response(m) if m.contains("returned the same page")),
+                "{err}"
+            );
+        }
+
+        #[test]
+        fn max_requests_with_the_stop_unmet_is_an_error() {
+            let config = r#"{"source":{"name":"a","url":"http://h"},"read":{"records":"items","max_requests":5,
+                "paginate":{"type":"page","param":"page","stop":["response.has_more == false"]}}}"#;
+            let mut t = Responder::new(|req: &HttpRequest| {
+                ok(json!({"items": [{"id": param(req, "page")}], "has_more": true}))
+            });
+            let err = drain(&mut reader(config), &mut t).unwrap_err();
+            assert!(
+                matches!(&err, Error::Limit(m) if m.starts_with("read.max_requests (5) reached")),
+                "{err}"
+            );
+            assert_eq!(t.sent.len(), 5);
+        }
+
+        #[test]
+        fn traverse_values_with_a_page_loop_for_each() {
+            let config = r#"{"source":{"name":"a","url":"http://h","auth":{"type":"bearer","token":"T"}},"read":{"records":"items",
+                "paginate":{"type":"traverse","param":"city","values_from":{"url":"http://list/cities","extract":"ids"},
+                            "then":{"type":"page","param":"page"}}}}"#;
+            let mut t = Responder::new(|req: &HttpRequest| {
+                if req.url.host_str() == Some("list") {
+                    assert_eq!(
+                        req.header("authorization"),
+                        None,
+                        "values_from has no credentials"
+                    );
+                    return ok(json!({"ids": [10, 20]}));
+                }
+                let city: i64 = param(req, "city").unwrap().parse().unwrap();
+                let page: i64 = param(req, "page").unwrap().parse().unwrap();
+                let items: Vec<Value> = if page <= 2 {
+                    vec![json!({"id": city + page})]
+                } else {
+                    vec![]
+                };
+                ok(json!({"items": items}))
+            });
+            let batches = drain(&mut reader(config), &mut t).unwrap();
+            assert_eq!(ids(&batches), vec![11, 12, 21, 22]);
+            assert_eq!(t.sent.len(), 1 + 3 + 3);
+            assert_eq!(
+                batches[2].checkpoint,
+                r#"{"done":false,"values":[10,20],"index":1}"#
+            );
+        }
     }
 }

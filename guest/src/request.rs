@@ -143,8 +143,11 @@ fn generate(g: &Generated, env: &mut dyn Env) -> Value {
     }
 }
 
+/// Request values with generated values filled in, in configured order.
+pub type Resolved = Vec<(String, Value)>;
+
 /// Request values with generated ones filled in, once for this request.
-pub fn resolve(values: &Values, env: &mut dyn Env) -> Vec<(String, Value)> {
+pub fn resolve(values: &Values, env: &mut dyn Env) -> Resolved {
     values
         .iter()
         .map(|(k, v)| {

@@ -39,6 +39,14 @@ pub struct JsonServer {
 }
 
 impl JsonServer {
+    /// json-server serving `db` (an object of collections).
+    pub fn serve(db: &serde_json::Value) -> JsonServer {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        std::fs::write(&path, db.to_string()).unwrap();
+        JsonServer::start(&path)
+    }
+
     pub fn start(db: &Path) -> JsonServer {
         let bin = root().join("tests/node_modules/json-server/lib/cli/bin.js");
         assert!(
@@ -77,6 +85,56 @@ impl JsonServer {
 }
 
 impl Drop for JsonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Python program from one of the virtualenvs that `scripts/test.sh`
+/// makes from `tests/python/<name>.txt`.
+pub fn venv_bin(venv: &str, program: &str) -> std::path::PathBuf {
+    let bin = root()
+        .join("tests/.venv")
+        .join(venv)
+        .join("bin")
+        .join(program);
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test.sh, which installs tests/python/{venv}.txt",
+        bin.display()
+    );
+    bin
+}
+
+/// PyPI `datasette` serving one SQLite file.
+pub struct Datasette {
+    pub port: u16,
+    child: Child,
+}
+
+impl Datasette {
+    pub fn start(venv: &str, db: &Path, extra: &[&str]) -> Datasette {
+        let port = free_port();
+        let mut child = Command::new(venv_bin(venv, "datasette"))
+            .arg("serve")
+            .arg(db)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting datasette");
+        wait_for_port(port, &mut child, "datasette");
+        Datasette { port, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Datasette {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
