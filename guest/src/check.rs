@@ -1,9 +1,10 @@
 //! Test connection (`apiconn check`): one data request, shown as Dataphin's
 //! "Test Connection" shows it, with credentials masked.
 
+use crate::auth;
 use crate::config::Config;
 use crate::error::Error;
-use crate::exchange::{self, Transport};
+use crate::exchange::Transport;
 use crate::read::Reader;
 use crate::request::Env;
 use serde_json::{Value, json};
@@ -28,12 +29,32 @@ pub fn check(
         "url": config.source.url,
     });
     let mut reader = Reader::open(config, None)?;
-    reader.count_request()?;
+    let (core, auth) = reader.parts();
+    core.count_request()?;
     let mut tries = 0;
-    let policy = reader.policy();
-    let (req, resp) = exchange::send(transport, env, policy, &mut tries, &mut |env| {
-        reader.build_request(env)
-    })?;
+    let policy = core.policy();
+    let result = auth::send(
+        transport,
+        env,
+        policy,
+        &mut tries,
+        auth,
+        core.signature(),
+        &mut |env| core.build_request(env),
+    );
+    let token = auth.last_exchange.as_ref().map(
+        |t| json!({"request": t.request, "response": {"status": t.status, "body": t.response}}),
+    );
+    let (req, resp) = match result {
+        Ok(ok) => ok,
+        // The token exchange is worth seeing when the data request fails.
+        Err(e) => {
+            return Err(match (token, e) {
+                (Some(t), Error::Auth(m)) => Error::Auth(format!("{m}\ntoken exchange: {t}")),
+                (_, e) => e,
+            });
+        }
+    };
     let headers: serde_json::Map<String, Value> = req
         .headers
         .iter()
@@ -46,7 +67,7 @@ pub fn check(
             (n.clone(), Value::String(shown))
         })
         .collect();
-    let batch = reader.handle_response(&req, &resp, tries)?;
+    let batch = core.handle_response(&req, &resp, tries)?;
     let first: Option<Value> = batch
         .records
         .split(|b| *b == b'\n')
@@ -55,6 +76,7 @@ pub fn check(
     let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
     let report = json!({
         "source": source,
+        "auth": token,
         "request": { "method": req.method, "url": req.url.as_str(), "headers": headers },
         "response": { "status": resp.status, "body": body },
         "records": batch.count,

@@ -68,7 +68,10 @@ impl Transport for Wasi {
             builder = builder.header(name, value.as_str());
         }
         if let Some(body) = &req.body {
-            builder = builder.body(body.clone());
+            // A declared length, not chunked: many APIs refuse chunked requests.
+            builder = builder
+                .header("Content-Length", body.len().to_string())
+                .body(body.clone());
         }
         let resp = builder.send().map_err(transport_error)?;
         let status = resp.status_code();

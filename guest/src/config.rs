@@ -87,6 +87,232 @@ pub enum Auth {
     Bearer {
         token: String,
     },
+    /// `key=value` in the query string, a header, or the request body.
+    ApiKey {
+        key: String,
+        value: String,
+        #[serde(default = "headers")]
+        add_to: Place,
+    },
+    /// Alibaba Cloud API Gateway digest signature (AppKey + AppSecret).
+    Appkey {
+        app_key: String,
+        app_secret: String,
+        #[serde(default)]
+        signature_method: AppkeyMethod,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage: Option<String>,
+    },
+    /// OAuth 2.0 client credentials; every data request then carries
+    /// `Authorization: <token_prefix> <token>`.
+    Oauth2 {
+        token_url: String,
+        #[serde(default)]
+        method: ReadMethod,
+        client_id: String,
+        client_secret: String,
+        #[serde(default)]
+        client_auth: ClientAuth,
+        /// JSON path of the token in the token response.
+        #[serde(default = "default_token_path")]
+        token_path: String,
+        /// Empty: the bare token.
+        #[serde(default = "default_token_prefix")]
+        token_prefix: String,
+        #[serde(default = "default_expires_in_path")]
+        expires_in_path: String,
+        /// More token request values; they override built-in ones of the same name and place.
+        #[serde(default)]
+        extra: Vec<Extra>,
+    },
+}
+
+fn headers() -> Place {
+    Place::Headers
+}
+fn default_token_path() -> String {
+    "access_token".into()
+}
+fn default_token_prefix() -> String {
+    "Bearer".into()
+}
+fn default_expires_in_path() -> String {
+    "expires_in".into()
+}
+
+/// Where a value goes: the query string, a header, or the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Place {
+    Params,
+    Headers,
+    Body,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum AppkeyMethod {
+    #[default]
+    HmacSHA256,
+    HmacSHA1,
+}
+
+/// How the OAuth client authenticates to the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// `Authorization: Basic base64(client_id:client_secret)`.
+    #[default]
+    Header,
+    /// `client_id` and `client_secret` as form fields (query parameters with GET).
+    Body,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Extra {
+    pub name: String,
+    pub value: String,
+    #[serde(default = "params")]
+    pub add_to: Place,
+}
+
+fn params() -> Place {
+    Place::Params
+}
+
+/// A custom request signature (SPEC section 3).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Signature {
+    /// The parameter or header that carries the signature.
+    pub name: String,
+    pub location: Place,
+    pub function: SignFunction,
+    /// Overrides the function's encoding: `hex`, `HEX` (upper case), `base64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+    /// The key of the `HMAC_*` functions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub content: SignContent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+pub enum SignFunction {
+    MD5HEX,
+    SHA1HEX,
+    SHA256HEX,
+    SHA512HEX,
+    SHA256,
+    HMAC_MD5,
+    HMAC_SHA1,
+    HMAC_SHA256,
+    HMAC_SHA512,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum Encoding {
+    #[serde(rename = "hex")]
+    Hex,
+    #[serde(rename = "HEX")]
+    UpperHex,
+    #[serde(rename = "base64")]
+    Base64,
+}
+
+/// Which request values are signed, and how they are joined.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignContent {
+    #[serde(default)]
+    pub include: Include,
+    #[serde(default = "default_from")]
+    pub from: Vec<SignFrom>,
+    #[serde(default)]
+    pub mode: SignMode,
+    #[serde(default)]
+    pub order: SignOrder,
+    #[serde(default = "ampersand")]
+    pub separator: String,
+    #[serde(default = "equals")]
+    pub pair_separator: String,
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub suffix: String,
+}
+
+impl Default for SignContent {
+    fn default() -> Self {
+        SignContent {
+            include: Include::default(),
+            from: default_from(),
+            mode: SignMode::default(),
+            order: SignOrder::default(),
+            separator: ampersand(),
+            pair_separator: equals(),
+            prefix: String::new(),
+            suffix: String::new(),
+        }
+    }
+}
+
+fn default_from() -> Vec<SignFrom> {
+    vec![SignFrom::Params, SignFrom::Body]
+}
+fn ampersand() -> String {
+    "&".into()
+}
+fn equals() -> String {
+    "=".into()
+}
+
+/// `"all"` or a list of value names.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Include {
+    All(AllKeyword),
+    Names(Vec<String>),
+}
+
+impl Default for Include {
+    fn default() -> Self {
+        Include::All(AllKeyword::All)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AllKeyword {
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignFrom {
+    Params,
+    Body,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignMode {
+    #[default]
+    NameValue,
+    Values,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignOrder {
+    /// Byte order of the names.
+    #[default]
+    Asc,
+    Desc,
+    /// As the values appear in the request.
+    AsConfigured,
 }
 
 impl Default for Auth {
@@ -149,6 +375,9 @@ pub struct Read {
     /// Records failing `fields` conversion tolerated before the run fails.
     #[serde(default)]
     pub dirty_records: u64,
+    /// A custom signature added to every data request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
 }
 
 fn default_max_requests() -> u32 {
@@ -362,6 +591,9 @@ impl JsonSchema for Scalar {
 /// only on these.
 pub fn origins(config: &Config) -> Result<Vec<String>, Error> {
     let mut urls = vec![("source.url", config.source.url.as_str())];
+    if let Auth::Oauth2 { token_url, .. } = &config.source.auth {
+        urls.push(("source.auth.token_url", token_url.as_str()));
+    }
     if let Some(Paginate::Traverse {
         values_from: Some(from),
         ..
@@ -477,6 +709,35 @@ pub fn check(config: &Value) -> Vec<Problem> {
             format!("`{c}` is not allowed: only Chinese characters, letters, digits, `_` and `-`"),
         );
     }
+    if auth_is("oauth2", source) {
+        let auth = &source["auth"];
+        if let Some(u) = auth["token_url"].as_str()
+            && !url::Url::parse(u).is_ok_and(|u| u.scheme() == "http" || u.scheme() == "https")
+        {
+            problem(
+                "source.auth.token_url",
+                format!("`{u}` is not an http:// or https:// URL"),
+            );
+        }
+        let get = auth["method"].as_str().is_none_or(|m| m == "GET");
+        if let Some(extra) = auth["extra"].as_array() {
+            for (i, e) in extra.iter().enumerate() {
+                if get && e["add_to"] == "body" {
+                    problem(
+                        &format!("source.auth.extra[{i}].add_to"),
+                        "a GET token request has no body: use `method: POST`".into(),
+                    );
+                }
+            }
+        }
+        for key in ["token_path", "expires_in_path"] {
+            if let Some(p) = auth[key].as_str()
+                && let Err(e) = crate::jsonpath::parse(p)
+            {
+                problem(&format!("source.auth.{key}"), e);
+            }
+        }
+    }
     if let Some(u) = source["url"].as_str() {
         match url::Url::parse(u) {
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
@@ -519,6 +780,34 @@ pub fn check(config: &Value) -> Vec<Problem> {
             problem("read.records", e);
         }
         check_paginate(&read["paginate"], "read.paginate", &mut problem);
+        let auth = &source["auth"];
+        if is_get && auth["type"] == "api_key" && auth["add_to"] == "body" {
+            problem(
+                "source.auth.add_to",
+                "a GET request has no body: use `params` or `headers`, or `read.method: POST`"
+                    .into(),
+            );
+        }
+        let sig = &read["signature"];
+        if is_get && sig["location"] == "body" {
+            problem(
+                "read.signature.location",
+                "a GET request has no body: use `params` or `headers`".into(),
+            );
+        }
+        if sig["function"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("HMAC_"))
+            && sig.get("secret").is_none()
+        {
+            problem(
+                "read.signature.secret",
+                format!(
+                    "{} needs a `secret`",
+                    sig["function"].as_str().unwrap_or("")
+                ),
+            );
+        }
         if let Some(fields) = read["fields"].as_array() {
             let mut seen = std::collections::HashSet::new();
             for (i, f) in fields.iter().enumerate() {
@@ -537,6 +826,10 @@ pub fn check(config: &Value) -> Vec<Problem> {
         problem("", "the config has no `read` block".into());
     }
     problems
+}
+
+fn auth_is(kind: &str, source: &Value) -> bool {
+    source["auth"]["type"].as_str() == Some(kind)
 }
 
 fn check_paginate(p: &Value, path: &str, problem: &mut impl FnMut(&str, String)) {
@@ -647,7 +940,7 @@ mod tests {
             "source.auth: missing required key `password`",
             "source.retries: must be at most 10",
             "read.method: expected one of \"GET\", \"POST\"",
-            "read.pathh: unknown key (expected one of: method, path, params, headers, body, body_format, records, paginate, max_requests, flatten, fields, dirty_records)",
+            "read.pathh: unknown key (expected one of: method, path, params, headers, body, body_format, records, paginate, max_requests, flatten, fields, dirty_records, signature)",
             "read.flatten.arrays: expected one of \"error\", \"json\", \"drop\"",
             "extra: unknown key (expected one of: source, read)",
             "source.name: ` ` is not allowed: only Chinese characters, letters, digits, `_` and `-`",
@@ -672,7 +965,9 @@ mod tests {
         );
         assert_eq!(
             ps,
-            ["source.auth.type: expected one of \"none\", \"basic\", \"bearer\""]
+            [
+                "source.auth.type: expected one of \"none\", \"basic\", \"bearer\", \"api_key\", \"appkey\", \"oauth2\""
+            ]
         );
     }
 

@@ -18,6 +18,7 @@ pub mod read;
 pub mod request;
 pub mod retry;
 pub mod schema_check;
+pub mod sign;
 pub mod stop;
 
 #[cfg(target_arch = "wasm32")]

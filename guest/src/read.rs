@@ -1,7 +1,7 @@
 //! The API input component as a state machine: build the request, read the
 //! response into a batch of flat records, say where the read stands.
 
-use crate::auth::Authenticator;
+use crate::auth::{self, Authenticator};
 use crate::config::{Config, Location, Read, ReadMethod, Source};
 use crate::error::{Error, truncate};
 use crate::exchange::{self, Policy, Transport};
@@ -60,11 +60,29 @@ pub enum Next {
     Data,
 }
 
+/// A reader: its credentials, and everything else.
 pub struct Reader {
+    core: Core,
+    auth: Authenticator,
+}
+
+impl std::ops::Deref for Reader {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl std::ops::DerefMut for Reader {
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+}
+
+pub struct Core {
     source: Source,
     read: Read,
     records_path: Path,
-    auth: Authenticator,
     plan: Plan,
     state: Checkpoint,
     /// Logical requests made in this run (for `max_requests`).
@@ -104,19 +122,28 @@ impl Reader {
         }
         Ok(Reader {
             auth: Authenticator::new(&config.source.auth, &base),
-            source: config.source,
-            read,
-            records_path,
-            plan,
-            state,
-            requests: 0,
-            records_seen: 0,
-            dirty: 0,
-            seen_positions: HashSet::new(),
-            last_page: None,
+            core: Core {
+                source: config.source,
+                read,
+                records_path,
+                plan,
+                state,
+                requests: 0,
+                records_seen: 0,
+                dirty: 0,
+                seen_positions: HashSet::new(),
+                last_page: None,
+            },
         })
     }
 
+    /// The reader's state and its credentials, borrowed apart.
+    pub fn parts(&mut self) -> (&mut Core, &mut Authenticator) {
+        (&mut self.core, &mut self.auth)
+    }
+}
+
+impl Core {
     pub fn is_done(&self) -> bool {
         self.state.done
             || self
@@ -256,8 +283,11 @@ impl Reader {
         for (name, value) in request::resolve(&read.headers, env) {
             req.set_header(&name, request::text(&value));
         }
-        self.auth.apply(&mut req);
         Ok(req)
+    }
+
+    pub fn signature(&self) -> Option<&crate::config::Signature> {
+        self.read.signature.as_ref()
     }
 
     /// Checks the cap before a new logical request.
@@ -458,10 +488,17 @@ pub fn next_batch(
                 reader.handle_values(&req, &resp)?;
             }
             Next::Data => {
-                let (req, resp) = exchange::send(transport, env, policy, &mut tries, &mut |env| {
-                    reader.build_request(env)
-                })?;
-                return reader.handle_response(&req, &resp, tries).map(Some);
+                let Reader { core, auth } = reader;
+                let (req, resp) = auth::send(
+                    transport,
+                    env,
+                    policy,
+                    &mut tries,
+                    auth,
+                    core.signature(),
+                    &mut |env| core.build_request(env),
+                )?;
+                return core.handle_response(&req, &resp, tries).map(Some);
             }
         }
     }

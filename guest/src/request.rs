@@ -1,6 +1,6 @@
 //! HTTP requests and responses as plain data, and how configs build them.
 
-use crate::config::{BodyFormat, Generated, RequestValue, Values};
+use crate::config::{BodyFormat, Generated, Place, RequestValue, Values};
 use crate::error::Error;
 use crate::jsonpath;
 use serde_json::Value;
@@ -93,7 +93,7 @@ pub fn check_generated(g: &Generated) -> Result<(), String> {
     }
 }
 
-fn generate(g: &Generated, env: &mut dyn Env) -> Value {
+pub fn generate(g: &Generated, env: &mut dyn Env) -> Value {
     match g {
         Generated::Timestamp(f) => {
             let ms = env.now_ms();
@@ -214,6 +214,73 @@ pub fn body(values: &[(String, Value)], format: BodyFormat) -> (Vec<u8>, &'stati
                 f.append_pair(k, &text(v));
             }
             (f.finish().into_bytes(), "application/x-www-form-urlencoded")
+        }
+    }
+}
+
+/// The top-level values of a request body as text: JSON keys or form fields.
+pub fn body_items(req: &HttpRequest) -> Vec<(String, String)> {
+    let Some(body) = &req.body else {
+        return vec![];
+    };
+    if is_form(req) {
+        return url::form_urlencoded::parse(body).into_owned().collect();
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+        _ => vec![],
+    }
+}
+
+pub fn is_form(req: &HttpRequest) -> bool {
+    req.header("content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// Adds (or replaces) `name` in the query string, the headers, or the body.
+pub fn place(req: &mut HttpRequest, place: Place, name: &str, value: Value) {
+    match place {
+        Place::Params => {
+            let kept: Vec<(String, String)> = req
+                .url
+                .query_pairs()
+                .filter(|(k, _)| k != name)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let mut q = req.url.query_pairs_mut();
+            q.clear();
+            for (k, v) in &kept {
+                q.append_pair(k, v);
+            }
+            q.append_pair(name, &text(&value));
+            drop(q);
+        }
+        Place::Headers => req.set_header(name, text(&value)),
+        Place::Body => {
+            if is_form(req) {
+                let mut pairs: Vec<(String, String)> = body_items(req);
+                pairs.retain(|(k, _)| k != name);
+                pairs.push((name.to_string(), text(&value)));
+                let mut f = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in &pairs {
+                    f.append_pair(k, v);
+                }
+                req.body = Some(f.finish().into_bytes());
+            } else {
+                let mut doc = req
+                    .body
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| Value::Object(Default::default()));
+                doc.as_object_mut()
+                    .expect("an object")
+                    .insert(name.to_string(), value);
+                req.body = Some(doc.to_string().into_bytes());
+                if req.header("content-type").is_none() {
+                    req.set_header("Content-Type", "application/json".into());
+                }
+            }
         }
     }
 }

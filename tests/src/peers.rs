@@ -8,19 +8,34 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free port on 127.0.0.1 (the listener is closed before use).
+/// A free port on 127.0.0.1 (the listener is closed before use), never
+/// the same twice in one test process, so parallel tests cannot end up
+/// talking to each other's servers.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Listening, and it is ours: the child is still alive.
+            std::thread::sleep(Duration::from_millis(20));
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{what} exited ({status}) while something else listens on port {port}");
+            }
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -139,4 +154,76 @@ impl Drop for Datasette {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Any server process of the tests, stopped on drop.
+pub struct Peer {
+    pub port: u16,
+    child: Child,
+}
+
+impl Peer {
+    /// Spawns `cmd` and waits until `port` accepts connections.
+    pub fn spawn(mut cmd: Command, port: u16, what: &str) -> Peer {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+        wait_for_port(port, &mut child, what);
+        Peer { port, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// PyPI `httpbin` under gunicorn.
+pub fn httpbin() -> Peer {
+    let port = free_port();
+    let mut cmd = Command::new(venv_bin("httpbin", "gunicorn"));
+    cmd.args([
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+        "--workers",
+        "2",
+        "httpbin:app",
+    ]);
+    Peer::spawn(cmd, port, "httpbin")
+}
+
+/// npm `oauth2-mock-server` and a protected API that checks its tokens
+/// (tests/peers/oauth2.mjs): (issuer, api).
+pub fn oauth2(client_id: &str, client_secret: &str, args: &[&str]) -> (u16, Peer) {
+    let oauth_port = free_port();
+    let api_port = free_port();
+    let mut cmd = Command::new("node");
+    cmd.arg(root().join("tests/peers/oauth2.mjs"))
+        .args([
+            &oauth_port.to_string(),
+            &api_port.to_string(),
+            client_id,
+            client_secret,
+        ])
+        .args(args);
+    let api = Peer::spawn(cmd, api_port, "oauth2-mock-server");
+    // The issuer listens before the API does.
+    (oauth_port, api)
+}
+
+/// The AppKey signature verifier (tests/peers/appkey_verifier.py).
+pub fn appkey_verifier(app_key: &str, app_secret: &str) -> Peer {
+    let port = free_port();
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("tests/peers/appkey_verifier.py"))
+        .args([&port.to_string(), app_key, app_secret]);
+    Peer::spawn(cmd, port, "appkey verifier")
 }

@@ -1,38 +1,195 @@
 //! Authentication (SPEC 1.2): what a request to the data source carries.
 //!
-//! Credentials go only to the origin of `source.url`: a next-page URL or a
-//! redirect to another origin never receives them.
+//! Credentials go only to the origin of `source.url` (and the token request
+//! only to the token URL): a next-page URL or a redirect to another origin
+//! never receives them.
 
-use crate::config::Auth;
-use crate::request::{HttpRequest, origin};
+pub mod appkey;
+pub mod oauth2;
+
+use crate::config::{Auth, Signature};
+use crate::error::Error;
+use crate::exchange::{self, Policy, Transport};
+use crate::request::{self, Env, HttpRequest, HttpResponse, origin};
+use crate::sign;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+
+/// The token exchange as `check` shows it, credentials masked.
+#[derive(Debug, Clone)]
+pub struct TokenExchange {
+    pub request: Value,
+    pub status: u16,
+    pub response: Value,
+}
 
 pub struct Authenticator {
     auth: Auth,
     origin: String,
+    oauth2: Option<oauth2::Client>,
+    token: Option<oauth2::Token>,
+    /// The last token exchange, for `check`.
+    pub last_exchange: Option<TokenExchange>,
 }
 
 impl Authenticator {
     pub fn new(auth: &Auth, source_url: &url::Url) -> Self {
+        let oauth2 = match auth {
+            Auth::Oauth2 {
+                token_url,
+                method,
+                client_id,
+                client_secret,
+                client_auth,
+                token_path,
+                token_prefix,
+                expires_in_path,
+                extra,
+            } => Some(oauth2::Client {
+                token_url: token_url.clone(),
+                method: *method,
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                client_auth: *client_auth,
+                token_path: token_path.clone(),
+                token_prefix: token_prefix.clone(),
+                expires_in_path: expires_in_path.clone(),
+                extra: extra.clone(),
+            }),
+            _ => None,
+        };
         Authenticator {
             auth: auth.clone(),
             origin: origin(source_url),
+            oauth2,
+            token: None,
+            last_exchange: None,
         }
     }
 
-    /// Adds credentials to `req` when it goes to the source's origin.
-    pub fn apply(&self, req: &mut HttpRequest) {
-        if origin(&req.url) != self.origin {
-            return;
+    pub fn oauth2(&self) -> Option<&oauth2::Client> {
+        self.oauth2.as_ref()
+    }
+
+    /// Whether a token must be fetched before the next data request.
+    pub fn needs_token(&self, now_ms: i64) -> bool {
+        self.oauth2.is_some()
+            && match &self.token {
+                None => true,
+                Some(t) => t.refresh_at_ms.is_some_and(|at| now_ms >= at),
+            }
+    }
+
+    /// Fetches a token (with the retries of `policy`); a failure is an auth error.
+    pub fn fetch_token(
+        &mut self,
+        transport: &mut dyn Transport,
+        env: &mut dyn Env,
+        policy: Policy,
+        tries: &mut u32,
+    ) -> Result<(), Error> {
+        let Some(client) = &self.oauth2 else {
+            return Ok(());
+        };
+        let req = client.token_request()?;
+        let (req, resp) = exchange::send(transport, env, policy, tries, &mut |_| Ok(req.clone()))
+            .map_err(|e| Error::Auth(format!("the token request failed: {e}")))?;
+        let token = client.read_token(&req, &resp, env.now_ms());
+        self.last_exchange = Some(TokenExchange {
+            request: oauth2::show_request(&req),
+            status: resp.status,
+            response: serde_json::from_slice(&resp.body)
+                .map(|v: Value| oauth2::mask(&v))
+                .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&resp.body).into_owned())),
+        });
+        self.token = Some(token?);
+        Ok(())
+    }
+
+    /// Adds credentials, then the custom signature, then the AppKey
+    /// signature (which signs the final request) — all only on the source's
+    /// origin.
+    pub fn finish(&self, req: &mut HttpRequest, signature: Option<&Signature>, env: &mut dyn Env) {
+        let ours = origin(&req.url) == self.origin;
+        if ours {
+            self.apply(req);
         }
+        if let Some(sig) = signature {
+            sign::apply(sig, req);
+        }
+        if ours
+            && let Auth::Appkey {
+                app_key,
+                app_secret,
+                signature_method,
+                stage,
+            } = &self.auth
+        {
+            appkey::sign(
+                req,
+                app_key,
+                app_secret,
+                *signature_method,
+                stage.as_deref(),
+                env,
+            );
+        }
+    }
+
+    fn apply(&self, req: &mut HttpRequest) {
         match &self.auth {
-            Auth::None {} => {}
+            Auth::None {} | Auth::Appkey { .. } => {}
             Auth::Basic { username, password } => {
                 let encoded = STANDARD.encode(format!("{username}:{password}"));
                 req.set_header("Authorization", format!("Basic {encoded}"));
             }
             Auth::Bearer { token } => req.set_header("Authorization", format!("Bearer {token}")),
+            Auth::ApiKey { key, value, add_to } => {
+                request::place(req, *add_to, key, Value::from(value.as_str()))
+            }
+            Auth::Oauth2 { .. } => {
+                if let (Some(client), Some(token)) = (&self.oauth2, &self.token) {
+                    req.set_header("Authorization", client.header_value(token));
+                }
+            }
+        }
+    }
+}
+
+/// Sends the request that `build` makes, authenticated: fetches an OAuth
+/// token first when needed, and once more after a 401 (a second 401 is an
+/// auth error).
+pub fn send(
+    transport: &mut dyn Transport,
+    env: &mut dyn Env,
+    policy: Policy,
+    tries: &mut u32,
+    auth: &mut Authenticator,
+    signature: Option<&Signature>,
+    build: &mut dyn FnMut(&mut dyn Env) -> Result<HttpRequest, Error>,
+) -> Result<(HttpRequest, HttpResponse), Error> {
+    let mut fetched_after_401 = false;
+    loop {
+        if auth.needs_token(env.now_ms()) {
+            auth.fetch_token(transport, env, policy, tries)?;
+        }
+        let result = exchange::send(transport, env, policy, tries, &mut |env| {
+            let mut req = build(env)?;
+            auth.finish(&mut req, signature, env);
+            Ok(req)
+        });
+        match result {
+            Err(Error::HttpStatus { code: 401, message }) if auth.oauth2.is_some() => {
+                if fetched_after_401 {
+                    return Err(Error::Auth(format!(
+                        "the API refused a freshly fetched token (HTTP 401): {message}"
+                    )));
+                }
+                fetched_after_401 = true;
+                auth.token = None;
+            }
+            other => return other,
         }
     }
 }
@@ -40,6 +197,9 @@ impl Authenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::testing::{Responder, ok};
+    use crate::request::testing::FixedEnv;
+    use serde_json::json;
 
     fn request(url: &str) -> HttpRequest {
         HttpRequest {
@@ -50,41 +210,151 @@ mod tests {
         }
     }
 
-    #[test]
-    fn basic_and_bearer_go_to_the_source_origin_only() {
+    fn authenticator(auth: Value) -> Authenticator {
         let source = url::Url::parse("http://api.example:8080/v1").unwrap();
-        let basic = Authenticator::new(
-            &Auth::Basic {
-                username: "Aladdin".into(),
-                password: "open sesame".into(),
-            },
-            &source,
+        Authenticator::new(&serde_json::from_value(auth).unwrap(), &source)
+    }
+
+    #[test]
+    fn credentials_go_to_the_source_origin_only() {
+        let mut env = FixedEnv { now_ms: 0, next: 0 };
+        let basic = authenticator(
+            json!({"type": "basic", "username": "Aladdin", "password": "open sesame"}),
         );
         let mut req = request("http://api.example:8080/v1/users?page=2");
-        basic.apply(&mut req);
+        basic.finish(&mut req, None, &mut env);
         assert_eq!(
             req.header("authorization"),
             Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
         );
 
-        let bearer = Authenticator::new(
-            &Auth::Bearer {
-                token: "t0k".into(),
-            },
-            &source,
-        );
-        let mut req = request("http://api.example:8080/other");
-        bearer.apply(&mut req);
-        assert_eq!(req.header("Authorization"), Some("Bearer t0k"));
-
+        let bearer = authenticator(json!({"type": "bearer", "token": "t0k"}));
         for elsewhere in [
             "http://api.example:9090/v1",
             "https://api.example:8080/v1",
             "http://evil.example:8080/v1",
         ] {
             let mut req = request(elsewhere);
-            bearer.apply(&mut req);
+            bearer.finish(&mut req, None, &mut env);
             assert_eq!(req.header("Authorization"), None, "{elsewhere}");
         }
+        let appkey = authenticator(json!({"type": "appkey", "app_key": "k", "app_secret": "s"}));
+        let mut req = request("http://evil.example/v1");
+        appkey.finish(&mut req, None, &mut env);
+        assert_eq!(req.header("x-ca-key"), None);
+    }
+
+    #[test]
+    fn api_keys_go_exactly_where_configured() {
+        let mut env = FixedEnv { now_ms: 0, next: 0 };
+        let key = |add_to: &str| {
+            authenticator(
+                json!({"type": "api_key", "key": "apikey", "value": "v1", "add_to": add_to}),
+            )
+        };
+        let mut req = request("http://api.example:8080/x?a=1");
+        key("params").finish(&mut req, None, &mut env);
+        assert_eq!(req.url.query(), Some("a=1&apikey=v1"));
+        assert!(req.headers.is_empty());
+        let mut req = request("http://api.example:8080/x");
+        key("headers").finish(&mut req, None, &mut env);
+        assert_eq!(req.header("apikey"), Some("v1"));
+        assert_eq!(req.url.query(), None);
+        let mut req = request("http://api.example:8080/x");
+        req.method = "POST";
+        req.body = Some(br#"{"q":1}"#.to_vec());
+        req.set_header("Content-Type", "application/json".into());
+        key("body").finish(&mut req, None, &mut env);
+        assert_eq!(req.body.as_deref(), Some(&br#"{"q":1,"apikey":"v1"}"#[..]));
+        req.set_header("Content-Type", "application/x-www-form-urlencoded".into());
+        req.body = Some(b"q=1".to_vec());
+        key("body").finish(&mut req, None, &mut env);
+        assert_eq!(req.body.as_deref(), Some(&b"q=1&apikey=v1"[..]));
+    }
+
+    #[test]
+    fn oauth_tokens_are_reused_refreshed_on_expiry_and_once_after_a_401() {
+        let mut auth = authenticator(
+            json!({"type": "oauth2", "token_url": "http://auth/token", "client_id": "i", "client_secret": "s"}),
+        );
+        let mut issued = 0;
+        let mut t = Responder::new(move |req: &HttpRequest| {
+            if req.url.host_str() == Some("auth") {
+                issued += 1;
+                return ok(json!({"access_token": format!("tok{issued}"), "expires_in": 100}));
+            }
+            match req.header("authorization") {
+                Some("Bearer tok2") | Some("Bearer tok3") => ok(json!([])),
+                _ => HttpResponse {
+                    status: 401,
+                    headers: vec![],
+                    body: b"expired".to_vec(),
+                },
+            }
+        });
+        let mut env = FixedEnv { now_ms: 0, next: 0 };
+        let policy = Policy {
+            retries: 0,
+            timeout_ms: 1000,
+        };
+        let mut tries = 0;
+        let mut build = |_: &mut dyn Env| Ok(request("http://api.example:8080/v1/x"));
+        // tok1 is refused: one new token, then success.
+        send(
+            &mut t, &mut env, policy, &mut tries, &mut auth, None, &mut build,
+        )
+        .unwrap();
+        assert_eq!(t.sent.len(), 4);
+        // Reused while valid.
+        send(
+            &mut t, &mut env, policy, &mut tries, &mut auth, None, &mut build,
+        )
+        .unwrap();
+        assert_eq!(t.sent.len(), 5);
+        // Fetched again when about to expire (100 s life, refreshed 10 s early).
+        env.now_ms = 90_000;
+        send(
+            &mut t, &mut env, policy, &mut tries, &mut auth, None, &mut build,
+        )
+        .unwrap();
+        assert_eq!(t.sent.len(), 7);
+        assert_eq!(t.sent[6].header("authorization"), Some("Bearer tok3"));
+    }
+
+    #[test]
+    fn a_second_401_is_an_auth_error() {
+        let mut auth = authenticator(
+            json!({"type": "oauth2", "token_url": "http://auth/token", "client_id": "i", "client_secret": "s"}),
+        );
+        let mut t = Responder::new(|req: &HttpRequest| {
+            if req.url.host_str() == Some("auth") {
+                ok(json!({"access_token": "t"}))
+            } else {
+                HttpResponse {
+                    status: 401,
+                    headers: vec![],
+                    body: b"no".to_vec(),
+                }
+            }
+        });
+        let mut env = FixedEnv { now_ms: 0, next: 0 };
+        let err = send(
+            &mut t,
+            &mut env,
+            Policy {
+                retries: 0,
+                timeout_ms: 1,
+            },
+            &mut 0,
+            &mut auth,
+            None,
+            &mut |_| Ok(request("http://api.example:8080/v1/x")),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Auth(m) if m.starts_with("the API refused a freshly fetched token (HTTP 401)")),
+            "{err}"
+        );
+        assert_eq!(t.sent.len(), 4);
     }
 }
