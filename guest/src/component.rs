@@ -1,12 +1,18 @@
-//! The thin shell: WIT exports over the sans-IO modules, `wasi:http` (waki)
-//! as the transport, WASI clocks for waiting.
+//! The thin shell: WIT exports over the sans-IO modules, `wasi:http` as the
+//! transport, WASI clocks for waiting.
 
 use crate::error::{Error, Problem};
 use crate::exchange::{Transport, TransportError};
 use crate::request::{HttpRequest, HttpResponse, SystemEnv};
-use crate::{check, config, read};
+use crate::{check, config, read, write};
 use std::cell::RefCell;
 use std::time::Duration;
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{
+    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+    http_error_code,
+};
+use wasip2::io::streams::StreamError;
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -15,6 +21,7 @@ wit_bindgen::generate!({
 
 use apiconn::connector::types;
 use exports::apiconn::connector::admin::{self, SandboxPlan};
+use exports::apiconn::connector::sink;
 use exports::apiconn::connector::source::{self, Batch, ReaderBorrow};
 
 struct Component;
@@ -48,48 +55,140 @@ impl From<Error> for types::Error {
     }
 }
 
-/// `wasi:http/outgoing-handler` through waki.
+/// `wasi:http/outgoing-handler`, directly.
+///
+/// The body is written after the request is handed over and before the
+/// response is awaited; a stream closed while writing is not the error to
+/// report: the server may have answered already (or failed), and its answer
+/// is what the user needs to see.
 struct Wasi;
+
+fn code_error(code: &ErrorCode) -> TransportError {
+    match code {
+        // Hosts refuse by policy with these; trying again changes nothing.
+        ErrorCode::InternalError(Some(m)) if m.starts_with("egress refused") => {
+            TransportError::final_(m.clone())
+        }
+        ErrorCode::HttpRequestDenied | ErrorCode::DestinationIpProhibited => {
+            TransportError::final_(format!("the host refused the request ({code:?})"))
+        }
+        ErrorCode::InternalError(Some(m)) => TransportError::retryable(m.clone()),
+        other => TransportError::retryable(format!("{other:?}")),
+    }
+}
+
+fn stream_error(what: &str, e: StreamError) -> TransportError {
+    match e {
+        StreamError::Closed => TransportError::retryable(format!("{what}: the connection closed")),
+        StreamError::LastOperationFailed(io) => match http_error_code(&io) {
+            Some(code) => {
+                let mut t = code_error(&code);
+                t.message = format!("{what}: {}", t.message);
+                t
+            }
+            None => TransportError::retryable(format!("{what}: {}", io.to_debug_string())),
+        },
+    }
+}
 
 impl Transport for Wasi {
     fn send(&mut self, req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, TransportError> {
-        let method = match req.method {
-            "GET" => waki::Method::Get,
-            "POST" => waki::Method::Post,
-            "PUT" => waki::Method::Put,
-            other => waki::Method::Other(other.to_string()),
-        };
-        let mut builder = waki::Client::new()
-            .request(method, req.url.as_str())
-            .connect_timeout(Duration::from_millis(u64::from(timeout_ms)));
+        let headers = Fields::new();
         for (name, value) in &req.headers {
-            let name = waki::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| TransportError::final_(format!("header name `{name}`: {e}")))?;
-            builder = builder.header(name, value.as_str());
+            headers
+                .append(name, value.as_bytes())
+                .map_err(|e| TransportError::final_(format!("header `{name}`: {e:?}")))?;
         }
         if let Some(body) = &req.body {
-            // A declared length, not chunked: many APIs refuse chunked requests.
-            builder = builder
-                .header("Content-Length", body.len().to_string())
-                .body(body.clone());
+            // A declared length, not chunked: many APIs refuse chunked uploads.
+            let _ = headers.set("content-length", &[body.len().to_string().into_bytes()]);
         }
-        let resp = builder.send().map_err(transport_error)?;
-        let status = resp.status_code();
-        let headers = resp
+        let out = OutgoingRequest::new(headers);
+        let method = match req.method {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            other => Method::Other(other.to_string()),
+        };
+        let bad = |what: &str| TransportError::final_(format!("cannot set the request's {what}"));
+        out.set_method(&method).map_err(|()| bad("method"))?;
+        let scheme = if req.url.scheme() == "https" {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        out.set_scheme(Some(&scheme)).map_err(|()| bad("scheme"))?;
+        let authority = match req.url.port() {
+            Some(port) => format!("{}:{port}", req.url.host_str().unwrap_or("")),
+            None => req.url.host_str().unwrap_or("").to_string(),
+        };
+        out.set_authority(Some(&authority))
+            .map_err(|()| bad("authority"))?;
+        let path = match req.url.query() {
+            Some(q) => format!("{}?{q}", req.url.path()),
+            None => req.url.path().to_string(),
+        };
+        out.set_path_with_query(Some(&path))
+            .map_err(|()| bad("path"))?;
+        let body = out.body().map_err(|()| bad("body"))?;
+        let options = RequestOptions::new();
+        let ns = u64::from(timeout_ms) * 1_000_000;
+        // Hosts that do not support a timeout say so; ours enforces its own.
+        let _ = options.set_connect_timeout(Some(ns));
+        let _ = options.set_first_byte_timeout(Some(ns));
+        let _ = options.set_between_bytes_timeout(Some(ns));
+        let future =
+            outgoing_handler::handle(out, Some(options)).map_err(|code| code_error(&code))?;
+
+        if let Some(bytes) = &req.body {
+            let stream = body.write().map_err(|()| bad("body stream"))?;
+            let mut rest = &bytes[..];
+            // Written whole or not at all; if the stream closes, the response tells why.
+            while !rest.is_empty() {
+                match stream.check_write() {
+                    Ok(0) => stream.subscribe().block(),
+                    Ok(n) => {
+                        let (chunk, tail) = rest.split_at(rest.len().min(n as usize));
+                        if stream.write(chunk).is_err() {
+                            break;
+                        }
+                        rest = tail;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let _ = stream.blocking_flush();
+        }
+        let _ = OutgoingBody::finish(body, None);
+
+        future.subscribe().block();
+        let response = match future.get() {
+            Some(Ok(Ok(response))) => response,
+            Some(Ok(Err(code))) => return Err(code_error(&code)),
+            Some(Err(())) | None => {
+                return Err(TransportError::retryable("the response went missing"));
+            }
+        };
+        let status = response.status();
+        let headers = response
             .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .entries()
+            .into_iter()
+            .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
             .collect();
-        let body = resp.body().map_err(|e| {
-            let mut e = transport_error(e);
-            e.message = format!("reading the response body: {}", e.message);
-            e
-        })?;
+        let missing = || TransportError::retryable("the response body went missing");
+        let incoming = response.consume().map_err(|()| missing())?;
+        let stream = incoming.stream().map_err(|()| missing())?;
+        let mut body = Vec::new();
+        loop {
+            match stream.blocking_read(1 << 20) {
+                Ok(chunk) => body.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                Err(e) => return Err(stream_error("reading the response body", e)),
+            }
+        }
+        drop(stream);
+        let _ = IncomingBody::finish(incoming);
         Ok(HttpResponse {
             status,
             headers,
@@ -100,23 +199,6 @@ impl Transport for Wasi {
     fn sleep(&mut self, duration: Duration) {
         // A monotonic-clock pollable in wasm32-wasip2's std: the host waits.
         std::thread::sleep(duration);
-    }
-}
-
-/// A `wasi:http` error as a sentence, and whether trying again can help.
-fn transport_error(e: anyhow::Error) -> TransportError {
-    use waki::ErrorCode;
-    match e.downcast_ref::<ErrorCode>() {
-        // Hosts refuse by policy with these; trying again changes nothing.
-        Some(ErrorCode::InternalError(Some(m))) if m.starts_with("egress refused") => {
-            TransportError::final_(m.clone())
-        }
-        Some(code @ (ErrorCode::HttpRequestDenied | ErrorCode::DestinationIpProhibited)) => {
-            TransportError::final_(format!("the host refused the request ({code:?})"))
-        }
-        Some(ErrorCode::InternalError(Some(m))) => TransportError::retryable(m.clone()),
-        Some(code) => TransportError::retryable(format!("{code:?}")),
-        None => TransportError::retryable(format!("{e:#}")),
     }
 }
 
@@ -156,6 +238,55 @@ impl source::GuestReader for ReaderResource {
 // Borrowed handles are part of the generated API even where unused.
 #[allow(dead_code)]
 fn _reader_borrow(_: ReaderBorrow<'_>) {}
+
+struct WriterResource(RefCell<write::Writer>);
+
+impl sink::Guest for Component {
+    type Writer = WriterResource;
+}
+
+fn rejections(list: Vec<write::Rejection>) -> Vec<sink::Rejection> {
+    list.into_iter()
+        .map(|r| sink::Rejection {
+            line: r.line,
+            reason: r.reason,
+        })
+        .collect()
+}
+
+fn report(r: write::Report) -> sink::Report {
+    sink::Report {
+        sent: r.sent,
+        failed: rejections(r.failed),
+        rejected: rejections(r.rejected),
+        requests: r.requests,
+    }
+}
+
+impl sink::GuestWriter for WriterResource {
+    fn open(config: String, env: Option<String>) -> Result<sink::Writer, types::Error> {
+        let writer = write::Writer::open(load(&config, env)?)?;
+        Ok(sink::Writer::new(WriterResource(RefCell::new(writer))))
+    }
+
+    fn check(&self, records: Vec<u8>, first_line: u64) -> Vec<sink::Rejection> {
+        rejections(self.0.borrow().check(&records, first_line))
+    }
+
+    fn write(&self, records: Vec<u8>, first_line: u64, keep_going: bool) -> sink::Report {
+        report(self.0.borrow_mut().write(
+            &records,
+            first_line,
+            keep_going,
+            &mut Wasi,
+            &mut SystemEnv,
+        ))
+    }
+
+    fn finish(&self) -> sink::Report {
+        report(self.0.borrow_mut().finish(&mut Wasi, &mut SystemEnv))
+    }
+}
 
 impl admin::Guest for Component {
     fn validate(config: String, env: Option<String>) -> Vec<types::Problem> {

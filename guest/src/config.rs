@@ -22,6 +22,70 @@ pub struct Config {
     /// The API input component: read records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read: Option<Read>,
+    /// The API output component: write records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write: Option<Write>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum WriteMethod {
+    #[default]
+    POST,
+    PUT,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// One request per record; the body is the record.
+    #[default]
+    Single,
+    /// One request per `batch_size` records; the body is a JSON array.
+    Batch,
+}
+
+/// The API output component.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Write {
+    #[serde(default)]
+    pub method: WriteMethod,
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub params: Values,
+    #[serde(default)]
+    pub headers: Values,
+    #[serde(default)]
+    pub mode: WriteMode,
+    #[serde(default = "default_batch_size")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub batch_size: u32,
+    /// JSON path under which the record (single) or the array (batch) goes:
+    /// `data.items` → `{"data":{"items":[…]}}`.
+    #[serde(default)]
+    pub write_path: String,
+    /// Fields to send, renamed and converted; absent: records as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<WriteField>>,
+    /// A custom signature added to every write request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
+}
+
+fn default_batch_size() -> u32 {
+    100
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WriteField {
+    pub from: String,
+    /// Output name; default `from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(rename = "type", default)]
+    pub kind: FieldType,
 }
 
 /// The API data source.
@@ -795,19 +859,7 @@ pub fn check(config: &Value) -> Vec<Problem> {
                 "a GET request has no body: use `params` or `headers`".into(),
             );
         }
-        if sig["function"]
-            .as_str()
-            .is_some_and(|f| f.starts_with("HMAC_"))
-            && sig.get("secret").is_none()
-        {
-            problem(
-                "read.signature.secret",
-                format!(
-                    "{} needs a `secret`",
-                    sig["function"].as_str().unwrap_or("")
-                ),
-            );
-        }
+        check_signature(sig, "read", &mut problem);
         if let Some(fields) = read["fields"].as_array() {
             let mut seen = std::collections::HashSet::new();
             for (i, f) in fields.iter().enumerate() {
@@ -822,10 +874,38 @@ pub fn check(config: &Value) -> Vec<Problem> {
                 }
             }
         }
-    } else if config.is_object() {
-        problem("", "the config has no `read` block".into());
+    }
+    let write = &config["write"];
+    if write.is_object() {
+        for block in ["params", "headers"] {
+            check_values(&write[block], &format!("write.{block}"), &mut problem);
+        }
+        if let Some(path) = write["write_path"].as_str()
+            && let Err(e) = crate::jsonpath::parse(path)
+        {
+            problem("write.write_path", e);
+        }
+        check_signature(&write["signature"], "write", &mut problem);
+    }
+    if config.is_object() && !read.is_object() && !write.is_object() {
+        problem(
+            "",
+            "the config has neither a `read` nor a `write` block".into(),
+        );
     }
     problems
+}
+
+fn check_signature(sig: &Value, block: &str, problem: &mut impl FnMut(&str, String)) {
+    if let Some(f) = sig["function"].as_str()
+        && f.starts_with("HMAC_")
+        && sig.get("secret").is_none()
+    {
+        problem(
+            &format!("{block}.signature.secret"),
+            format!("{f} needs a `secret`"),
+        );
+    }
 }
 
 fn auth_is(kind: &str, source: &Value) -> bool {
@@ -942,7 +1022,7 @@ mod tests {
             "read.method: expected one of \"GET\", \"POST\"",
             "read.pathh: unknown key (expected one of: method, path, params, headers, body, body_format, records, paginate, max_requests, flatten, fields, dirty_records, signature)",
             "read.flatten.arrays: expected one of \"error\", \"json\", \"drop\"",
-            "extra: unknown key (expected one of: source, read)",
+            "extra: unknown key (expected one of: source, read, write)",
             "source.name: ` ` is not allowed: only Chinese characters, letters, digits, `_` and `-`",
             "source.url: scheme `ftp` is not allowed: use http:// or https://",
         ];
@@ -956,6 +1036,21 @@ mod tests {
         assert!(ps[1].starts_with("source.url: scheme `ftp`"));
         assert!(ps[2].starts_with("read.params.t: "));
         assert!(ps[3].starts_with("read.body: a GET request has no body"));
+    }
+
+    #[test]
+    fn hmac_signatures_need_a_secret_in_reads_and_writes() {
+        let sig = r#"{"name":"sign","location":"headers","function":"HMAC_SHA1"}"#;
+        let ps = problems(&format!(
+            r#"{{"source":{{"name":"a","url":"http://x"}},"read":{{"signature":{sig}}},"write":{{"signature":{sig}}}}}"#
+        ));
+        assert_eq!(
+            ps,
+            [
+                "read.signature.secret: HMAC_SHA1 needs a `secret`",
+                "write.signature.secret: HMAC_SHA1 needs a `secret`"
+            ]
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod retry;
 pub mod schema_check;
 pub mod sign;
 pub mod stop;
+pub mod write;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

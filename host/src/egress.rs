@@ -385,7 +385,10 @@ impl WasiHttpHooks for Egress {
         drop(fut);
         let this = self.clone();
         Box::new(async move {
-            let resp = this.send(request, options).await?;
+            let resp = this
+                .send(request, options)
+                .await
+                .inspect_err(|e| tracing::debug!("request failed: {e}"))?;
             Ok((
                 resp,
                 Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,

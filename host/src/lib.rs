@@ -9,3 +9,4 @@ pub mod egress;
 pub mod run;
 pub mod runtime;
 pub mod secrets;
+pub mod write;

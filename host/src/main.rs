@@ -59,6 +59,18 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Write NDJSON records from stdin (or --input) to the API.
+    Write {
+        config: PathBuf,
+        #[arg(long, short)]
+        input: Option<PathBuf>,
+        /// Where rejected and finally-failed records go, one JSON line each with the reason.
+        #[arg(long)]
+        reject_file: Option<PathBuf>,
+        /// Write the counts as JSON: {read, sent, rejected, failed, requests}.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
     /// List every config error, each with its JSON path.
     Validate { config: PathBuf },
     /// Test the connection: one data request, shown with secrets masked.
@@ -160,6 +172,25 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             Err(f) => Err(f),
             Ok(prepared) => read(&rt, &prepared, &opts, output.as_deref()).await,
         },
+        Command::Write {
+            config,
+            input,
+            reject_file,
+            report,
+        } => match prepare(&config, &opts) {
+            Err(f) => Err(f),
+            Ok(prepared) => {
+                write(
+                    &rt,
+                    &prepared,
+                    &opts,
+                    input.as_deref(),
+                    reject_file.as_deref(),
+                    report.as_deref(),
+                )
+                .await
+            }
+        },
         Command::Demo => demo_read(&rt).await,
     };
     match outcome {
@@ -226,6 +257,46 @@ async fn read(
             Err(f)
         }
     }
+}
+
+async fn write(
+    rt: &Runtime,
+    prepared: &Prepared,
+    opts: &Options,
+    input: Option<&Path>,
+    reject_file: Option<&Path>,
+    report: Option<&Path>,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    let rejects = match reject_file {
+        None => None,
+        Some(path) => Some(apiconn::write::RejectFile::new(Box::new(
+            std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .map_err(|e| Failure::Run(format!("creating {}: {e}", path.display())))?,
+            ),
+        ))),
+    };
+    let result = apiconn::write::write(rt, prepared, opts, input, rejects).await;
+    let (summary, outcome) = match result {
+        Ok(s) => (s, Ok(())),
+        Err((f, s)) => (s, Err(f)),
+    };
+    eprintln!(
+        "read {}, sent {}, rejected {}, failed {} records in {} requests ({})",
+        summary.read,
+        summary.sent,
+        summary.rejected,
+        summary.failed,
+        summary.requests,
+        run::elapsed(started)
+    );
+    if let Some(path) = report {
+        let text = serde_json::to_string_pretty(&summary).expect("counts are JSON");
+        std::fs::write(path, text + "\n")
+            .map_err(|e| Failure::Run(format!("writing {}: {e}", path.display())))?;
+    }
+    outcome
 }
 
 async fn demo_read(rt: &Runtime) -> Result<(), Failure> {

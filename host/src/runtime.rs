@@ -1,7 +1,9 @@
 //! Loading the component (compiled once, cached on disk) and running
 //! instances of it, each in its own store with its own limits.
 
-use crate::bindings::{Batch, Connector, ConnectorPre, GuestError, Problem, SandboxPlan};
+use crate::bindings::{
+    Batch, Connector, ConnectorPre, GuestError, Problem, Rejection, Report, SandboxPlan,
+};
 use crate::egress::Egress;
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
@@ -295,6 +297,59 @@ impl Instance {
             .call_next_batch(&mut self.store, reader)
             .await?
             .map_err(RunError::Guest)
+    }
+}
+
+impl Instance {
+    pub async fn open_writer(
+        &mut self,
+        config: &str,
+        env: Option<&str>,
+    ) -> Result<ResourceAny, RunError> {
+        self.bindings
+            .apiconn_connector_sink()
+            .writer()
+            .call_open(&mut self.store, config, env)
+            .await?
+            .map_err(RunError::Guest)
+    }
+
+    pub async fn check_records(
+        &mut self,
+        writer: ResourceAny,
+        records: &[u8],
+        first_line: u64,
+    ) -> Result<Vec<Rejection>, RunError> {
+        Ok(self
+            .bindings
+            .apiconn_connector_sink()
+            .writer()
+            .call_check(&mut self.store, writer, records, first_line)
+            .await?)
+    }
+
+    pub async fn write_records(
+        &mut self,
+        writer: ResourceAny,
+        records: &[u8],
+        first_line: u64,
+        keep_going: bool,
+    ) -> Result<Report, RunError> {
+        Ok(self
+            .bindings
+            .apiconn_connector_sink()
+            .writer()
+            .call_write(&mut self.store, writer, records, first_line, keep_going)
+            .await?)
+    }
+
+    pub async fn finish_writer(&mut self, writer: ResourceAny) -> Result<Report, RunError> {
+        Ok(self
+            .bindings
+            .apiconn_connector_sink()
+            .writer()
+            .call_finish(&mut self.store, writer)
+            .await?)
     }
 }
 

@@ -28,3 +28,26 @@ pub fn flatten(record: &Value) -> Value {
     walk("", record, &mut out);
     Value::Object(out)
 }
+
+/// JSON equality where numbers compare by value (`1` and `1.0` are the
+/// same number, as JavaScript and Python servers write them).
+pub fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Compares records field by field, naming the first difference.
+pub fn assert_same_records(got: &[Value], want: &[Value]) {
+    assert_eq!(got.len(), want.len(), "record count");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(same(g, w), "record {i} differs:\n  got  {g}\n  want {w}");
+    }
+}

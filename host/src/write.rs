@@ -1,0 +1,312 @@
+//! `apiconn write`: NDJSON in, every record accounted for.
+//!
+//! Pass 1 checks the whole input before anything is sent (a pipe is
+//! spooled to a temporary file, so memory stays bounded by the chunk size).
+//! Pass 2 sends it chunk by chunk. Every input record ends in exactly one of
+//! sent, rejected or failed; with a reject file, rejected and failed records
+//! go there with their reason.
+
+use crate::bindings::Rejection;
+use crate::run::{Failure, Options, Prepared, sandboxed};
+use crate::runtime::{RunError, Runtime};
+use serde::Serialize;
+use std::io::{BufRead, BufReader, Read, Seek, Write};
+use wasmtime::component::ResourceAny;
+
+/// How much NDJSON crosses into the component per call.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// The counts of a write; `read = sent + rejected + failed`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct WriteSummary {
+    pub read: u64,
+    pub sent: u64,
+    pub rejected: u64,
+    pub failed: u64,
+    pub requests: u64,
+}
+
+/// Where records that were not sent go: one JSON line each.
+pub struct RejectFile {
+    out: Box<dyn Write>,
+}
+
+#[derive(Serialize)]
+struct RejectLine<'a> {
+    line: u64,
+    reason: &'a str,
+    /// The input line as it was.
+    record: &'a str,
+}
+
+impl RejectFile {
+    pub fn new(out: Box<dyn Write>) -> Self {
+        RejectFile { out }
+    }
+
+    fn put(&mut self, line: u64, reason: &str, record: &[u8]) -> std::io::Result<()> {
+        let record = String::from_utf8_lossy(record);
+        serde_json::to_writer(
+            &mut self.out,
+            &RejectLine {
+                line,
+                reason,
+                record: record.trim_end(),
+            },
+        )?;
+        self.out.write_all(b"\n")
+    }
+}
+
+/// Whole lines from `input`, about `CHUNK_BYTES` at a time, with the number
+/// of the first line; a copy of everything read goes to `spool`.
+struct Chunks<R> {
+    input: R,
+    spool: Option<std::fs::File>,
+    next_line: u64,
+}
+
+impl<R: BufRead> Chunks<R> {
+    fn next(&mut self) -> std::io::Result<Option<(u64, Vec<u8>)>> {
+        let first = self.next_line;
+        let mut chunk = Vec::new();
+        while chunk.len() < CHUNK_BYTES {
+            let before = chunk.len();
+            if self.input.read_until(b'\n', &mut chunk)? == 0 {
+                break;
+            }
+            if !chunk.ends_with(b"\n") {
+                chunk.push(b'\n');
+            }
+            self.next_line += 1;
+            if let Some(spool) = &mut self.spool {
+                spool.write_all(&chunk[before..])?;
+            }
+        }
+        Ok((!chunk.is_empty()).then_some((first, chunk)))
+    }
+}
+
+fn records_in(chunk: &[u8]) -> u64 {
+    chunk
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .count() as u64
+}
+
+/// The text of line `line` of a chunk that starts at line `first`.
+fn line_text(chunk: &[u8], first: u64, line: u64) -> &[u8] {
+    chunk
+        .split(|b| *b == b'\n')
+        .nth((line - first) as usize)
+        .unwrap_or(&[])
+}
+
+fn io_failure(what: &str, e: std::io::Error) -> Failure {
+    Failure::Run(format!("{what}: {e}"))
+}
+
+/// Writes every record of `input` (a file path, or stdin when `None`).
+pub async fn write(
+    rt: &Runtime,
+    config: &Prepared,
+    opts: &Options,
+    input: Option<&std::path::Path>,
+    mut rejects: Option<RejectFile>,
+) -> Result<WriteSummary, (Failure, WriteSummary)> {
+    let mut summary = WriteSummary::default();
+    let fail = |f: Failure, s: WriteSummary| Err((f, s));
+    let mut instance = match sandboxed(rt, config, opts).await {
+        Ok(i) => i,
+        Err(f) => return fail(f, summary),
+    };
+    let guest = |e: RunError| match e {
+        RunError::Guest(crate::bindings::GuestError::Config(ps)) => Failure::Config(
+            ps.iter()
+                .map(|p| config.masker.mask(&crate::runtime::problem_line(p)))
+                .collect(),
+        ),
+        other => Failure::Run(config.masker.mask(&other.to_string())),
+    };
+    let writer: ResourceAny = match instance
+        .open_writer(&config.json, opts.env.as_deref())
+        .await
+    {
+        Ok(w) => w,
+        Err(e) => return fail(guest(e), summary),
+    };
+
+    // Pass 1: check everything, spooling a pipe to a temporary file.
+    let (first_pass, mut spool): (Box<dyn BufRead>, Option<std::fs::File>) = match input {
+        Some(path) => match std::fs::File::open(path) {
+            Ok(f) => (Box::new(BufReader::new(f)), None),
+            Err(e) => {
+                return fail(
+                    io_failure(&format!("reading {}", path.display()), e),
+                    summary,
+                );
+            }
+        },
+        None => match tempfile::tempfile() {
+            Ok(f) => (Box::new(BufReader::new(std::io::stdin())), Some(f)),
+            Err(e) => return fail(io_failure("creating the spool file", e), summary),
+        },
+    };
+    let mut chunks = Chunks {
+        input: first_pass,
+        spool: spool.as_ref().and_then(|f| f.try_clone().ok()),
+        next_line: 1,
+    };
+    let mut bad: Vec<Rejection> = Vec::new();
+    let mut bad_count = 0u64;
+    loop {
+        let (first, chunk) = match chunks.next() {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => return fail(io_failure("reading the input", e), summary),
+        };
+        summary.read += records_in(&chunk);
+        let found = match instance.check_records(writer, &chunk, first).await {
+            Ok(r) => r,
+            Err(e) => return fail(guest(e), summary),
+        };
+        bad_count += found.len() as u64;
+        match &mut rejects {
+            Some(file) => {
+                for r in &found {
+                    if let Err(e) = file.put(r.line, &r.reason, line_text(&chunk, first, r.line)) {
+                        return fail(io_failure("writing the reject file", e), summary);
+                    }
+                }
+            }
+            None => bad.extend(found.into_iter().take(20usize.saturating_sub(bad.len()))),
+        }
+    }
+    summary.rejected = bad_count;
+    if bad_count > 0 && rejects.is_none() {
+        let mut message = format!(
+            "{bad_count} non-compliant records, nothing was sent (pass --reject-file FILE to send the rest):"
+        );
+        for r in &bad {
+            message.push_str(&format!("\n  line {}: {}", r.line, r.reason));
+        }
+        if bad_count > bad.len() as u64 {
+            message.push_str(&format!("\n  … and {} more", bad_count - bad.len() as u64));
+        }
+        summary.failed = summary.read - bad_count;
+        summary.rejected = bad_count;
+        return fail(Failure::Run(config.masker.mask(&message)), summary);
+    }
+
+    // Pass 2: send.
+    let second_pass: Box<dyn BufRead> = match (input, &mut spool) {
+        (Some(path), _) => match std::fs::File::open(path) {
+            Ok(f) => Box::new(BufReader::new(f)),
+            Err(e) => {
+                return fail(
+                    io_failure(&format!("reading {}", path.display()), e),
+                    summary,
+                );
+            }
+        },
+        (None, Some(file)) => {
+            if let Err(e) = file.rewind() {
+                return fail(io_failure("reading the spool file", e), summary);
+            }
+            Box::new(BufReader::new(
+                file.try_clone().expect("a spool file handle"),
+            ))
+        }
+        (None, None) => unreachable!("stdin is always spooled"),
+    };
+    let mut chunks = Chunks {
+        input: second_pass,
+        spool: None,
+        next_line: 1,
+    };
+    let mut failed: Vec<Rejection> = Vec::new();
+    let mut stopped = false;
+    loop {
+        let (first, chunk) = match chunks.next() {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => return fail(io_failure("reading the input", e), summary),
+        };
+        let report = match instance
+            .write_records(writer, &chunk, first, rejects.is_some())
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return fail(guest(e), summary),
+        };
+        summary.sent += report.sent;
+        summary.requests += u64::from(report.requests);
+        let any_failed = !report.failed.is_empty();
+        failed.extend(report.failed);
+        if any_failed && rejects.is_none() {
+            stopped = true;
+            break;
+        }
+    }
+    if !stopped {
+        match instance.finish_writer(writer).await {
+            Ok(report) => {
+                summary.sent += report.sent;
+                summary.requests += u64::from(report.requests);
+                failed.extend(report.failed);
+            }
+            Err(e) => return fail(guest(e), summary),
+        }
+    }
+    // Records not sent, whether their request failed or the run stopped first.
+    summary.failed = summary.read - summary.rejected - summary.sent;
+
+    if let Some(file) = &mut rejects
+        && !failed.is_empty()
+    {
+        // Pass 3: the failed records' own lines, for the reject file.
+        failed.sort_by_key(|r| r.line);
+        let reader: Box<dyn Read> = match (input, &mut spool) {
+            (Some(path), _) => match std::fs::File::open(path) {
+                Ok(f) => Box::new(f),
+                Err(e) => {
+                    return fail(
+                        io_failure(&format!("reading {}", path.display()), e),
+                        summary,
+                    );
+                }
+            },
+            (None, Some(f)) => {
+                let _ = f.rewind();
+                Box::new(f.try_clone().expect("a spool file handle"))
+            }
+            (None, None) => unreachable!("stdin is always spooled"),
+        };
+        let mut next = failed.iter().peekable();
+        for (i, line) in BufReader::new(reader).split(b'\n').enumerate() {
+            let Some(r) = next.peek() else { break };
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => return fail(io_failure("reading the input", e), summary),
+            };
+            if r.line == i as u64 + 1 {
+                if let Err(e) = file.put(r.line, &config.masker.mask(&r.reason), &line) {
+                    return fail(io_failure("writing the reject file", e), summary);
+                }
+                next.next();
+            }
+        }
+    }
+    if summary.failed > 0 && rejects.is_none() {
+        let first = failed
+            .first()
+            .map(|r| format!("line {}: {}", r.line, r.reason))
+            .unwrap_or_default();
+        let message = format!(
+            "a request failed, the run stopped; {} records were not sent (pass --reject-file FILE to go on past failures): {first}",
+            summary.failed
+        );
+        return fail(Failure::Run(config.masker.mask(&message)), summary);
+    }
+    Ok(summary)
+}
