@@ -132,7 +132,7 @@ fn default_timeout_ms() -> u32 {
 pub struct Tls {
     #[serde(default)]
     pub insecure_skip_verify: bool,
-    /// PEM file with extra CA certificates (read by the host).
+    /// A PEM file of extra CA certificates: a file name inside `--secrets-dir`.
     #[serde(default)]
     pub ca_file: Option<String>,
 }

@@ -39,6 +39,77 @@ pub trait Transport {
     fn sleep(&mut self, duration: Duration);
 }
 
+/// Redirects followed for one request, at most.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Sends `req`, following redirects: each hop is a request of its own that
+/// the host's egress policy judges anew. A 303 (and a 301/302 after a
+/// non-GET) becomes a GET without a body; a hop to another origin carries
+/// no headers but `Accept` and `Content-Type`, so credentials stay behind.
+fn follow(
+    transport: &mut dyn Transport,
+    mut req: HttpRequest,
+    timeout_ms: u32,
+    tries: &mut u32,
+) -> (HttpRequest, Result<HttpResponse, TransportError>) {
+    for hop in 0..=MAX_REDIRECTS {
+        if !matches!(req.url.scheme(), "http" | "https") {
+            let refused = format!(
+                "only http:// and https:// URLs are fetched, not {}",
+                req.url
+            );
+            return (req, Err(TransportError::final_(refused)));
+        }
+        *tries += 1;
+        let resp = match transport.send(&req, timeout_ms) {
+            Ok(resp) => resp,
+            Err(e) => return (req, Err(e)),
+        };
+        let location = match resp.status {
+            301 | 302 | 303 | 307 | 308 => resp.header("location").map(str::to_string),
+            _ => None,
+        };
+        let Some(location) = location else {
+            return (req, Ok(resp));
+        };
+        if hop == MAX_REDIRECTS {
+            return (
+                req,
+                Err(TransportError::final_(format!(
+                    "more than {MAX_REDIRECTS} redirects"
+                ))),
+            );
+        }
+        let next = match req.url.join(&location) {
+            Ok(u) => u,
+            Err(e) => {
+                return (
+                    req,
+                    Err(TransportError::final_(format!(
+                        "redirect to `{location}`: {e}"
+                    ))),
+                );
+            }
+        };
+        let mut hop_req = req.clone();
+        if resp.status == 303 || (matches!(resp.status, 301 | 302) && req.method != "GET") {
+            hop_req.method = "GET";
+            hop_req.body = None;
+            hop_req
+                .headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
+        }
+        if crate::request::origin(&next) != crate::request::origin(&req.url) {
+            hop_req.headers.retain(|(n, _)| {
+                n.eq_ignore_ascii_case("accept") || n.eq_ignore_ascii_case("content-type")
+            });
+        }
+        hop_req.url = next;
+        req = hop_req;
+    }
+    unreachable!("the loop returns on its last hop")
+}
+
 /// How many tries to make and how long each may take.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -58,9 +129,8 @@ pub fn send(
 ) -> Result<(HttpRequest, HttpResponse), Error> {
     let mut attempt = 0;
     loop {
-        let req = build(env)?;
-        *tries += 1;
-        let outcome = transport.send(&req, policy.timeout_ms);
+        let first = build(env)?;
+        let (req, outcome) = follow(transport, first, policy.timeout_ms, tries);
         let wait = match &outcome {
             Ok(resp) if (200..300).contains(&resp.status) => {
                 return Ok((req, outcome.expect("matched Ok")));
@@ -256,6 +326,60 @@ mod tests {
             }
         );
         assert!(s.slept.is_empty());
+    }
+
+    #[test]
+    fn redirects_are_followed_and_credentials_stay_on_their_origin() {
+        let mut s = Script::default()
+            .respond_with(HttpResponse {
+                status: 302,
+                headers: vec![("Location".into(), "/moved".into())],
+                body: vec![],
+            })
+            .respond_with(HttpResponse {
+                status: 307,
+                headers: vec![("Location".into(), "http://other/x".into())],
+                body: vec![],
+            })
+            .respond(200, "[]");
+        let mut env = FixedEnv { now_ms: 0, next: 0 };
+        let mut tries = 0;
+        let (req, resp) = send(
+            &mut s,
+            &mut env,
+            Policy {
+                retries: 0,
+                timeout_ms: 1,
+            },
+            &mut tries,
+            &mut |_| {
+                Ok(HttpRequest {
+                    method: "GET",
+                    url: url::Url::parse("http://h/start").unwrap(),
+                    headers: vec![
+                        ("Authorization".into(), "Bearer t".into()),
+                        ("Accept".into(), "application/json".into()),
+                    ],
+                    body: None,
+                })
+            },
+        )
+        .unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(tries, 3);
+        assert_eq!(req.url.as_str(), "http://other/x");
+        assert_eq!(s.sent[1].url.as_str(), "http://h/moved");
+        assert_eq!(
+            s.sent[1].header("authorization"),
+            Some("Bearer t"),
+            "same origin keeps credentials"
+        );
+        assert_eq!(
+            s.sent[2].header("authorization"),
+            None,
+            "another origin gets none"
+        );
+        assert_eq!(s.sent[2].header("accept"), Some("application/json"));
     }
 
     #[test]

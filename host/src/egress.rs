@@ -41,6 +41,32 @@ pub struct Egress {
     pub tls: Arc<rustls::ClientConfig>,
     pub timeout: Duration,
     pub max_response_bytes: u64,
+    /// `--resolve HOST:PORT:ADDR`: names the operator pinned to an address
+    /// (trusted as given, like curl's option of the same name).
+    pub pinned: Vec<Pinned>,
+}
+
+/// One `--resolve HOST:PORT:ADDR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinned {
+    pub host: String,
+    pub port: u16,
+    pub addr: IpAddr,
+}
+
+impl std::str::FromStr for Pinned {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Pinned, String> {
+        let bad = || format!("`{s}` is not HOST:PORT:ADDR");
+        let (host, rest) = s.split_once(':').ok_or_else(bad)?;
+        let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
+        let addr = addr.trim_start_matches('[').trim_end_matches(']');
+        Ok(Pinned {
+            host: host.to_ascii_lowercase(),
+            port: port.parse().map_err(|_| bad())?,
+            addr: addr.parse().map_err(|_| bad())?,
+        })
+    }
 }
 
 /// Why a request was refused before any connection was made.
@@ -181,6 +207,13 @@ impl Egress {
     /// when any address is not public (a name that mixes public and private
     /// addresses is refused whole).
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Refusal> {
+        if let Some(pin) = self
+            .pinned
+            .iter()
+            .find(|p| p.host == host && p.port == port)
+        {
+            return Ok(vec![SocketAddr::new(pin.addr, port)]);
+        }
         let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
             Err(_) => tokio::net::lookup_host((host, port))
@@ -204,7 +237,7 @@ impl Egress {
 
     async fn send(
         &self,
-        mut req: http::Request<WasiBody>,
+        req: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<http::Response<WasiBody>, Error> {
         let refused = |r: Refusal| {
@@ -241,11 +274,6 @@ impl Egress {
         };
         let _ = stream.set_nodelay(true);
 
-        *req.uri_mut() = http::Uri::builder()
-            .path_and_query(req.uri().path_and_query().map_or("/", |p| p.as_str()))
-            .build()
-            .map_err(|_| Error::HttpRequestUriInvalid)?;
-
         let response = if tls {
             let name = rustls::pki_types::ServerName::try_from(host.clone())
                 .map_err(|e| Error::InternalError(Some(format!("TLS name {host}: {e}"))))?;
@@ -256,10 +284,11 @@ impl Egress {
                 .map_err(|e| {
                     Error::InternalError(Some(format!("TLS handshake with {origin}: {e}")))
                 })?;
-            self.exchange(TokioIo::new(tls_stream), req, deadline, &origin)
+            let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            self.exchange(TokioIo::new(tls_stream), req, deadline, &origin, h2)
                 .await?
         } else {
-            self.exchange(TokioIo::new(stream), req, deadline, &origin)
+            self.exchange(TokioIo::new(stream), req, deadline, &origin, false)
                 .await?
         };
         Ok(response)
@@ -268,9 +297,10 @@ impl Egress {
     async fn exchange<IO>(
         &self,
         io: IO,
-        req: http::Request<WasiBody>,
+        mut req: http::Request<WasiBody>,
         deadline: tokio::time::Instant,
         origin: &str,
+        h2: bool,
     ) -> Result<http::Response<WasiBody>, Error>
     where
         IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
@@ -281,18 +311,42 @@ impl Egress {
                 self.timeout.as_millis()
             )))
         };
-        let (mut sender, conn) =
-            tokio::time::timeout_at(deadline, hyper::client::conn::http1::handshake(io))
-                .await
-                .map_err(|_| timed_out())??;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("connection closed: {e}");
-            }
-        });
-        let resp = tokio::time::timeout_at(deadline, sender.send_request(req))
+        let resp = if h2 {
+            // HTTP/2 (negotiated by ALPN) takes the absolute URI.
+            let (mut sender, conn) = tokio::time::timeout_at(
+                deadline,
+                hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io),
+            )
             .await
             .map_err(|_| timed_out())??;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!("connection closed: {e}");
+                }
+            });
+            req.headers_mut().remove(http::header::HOST);
+            tokio::time::timeout_at(deadline, sender.send_request(req))
+                .await
+                .map_err(|_| timed_out())??
+        } else {
+            // HTTP/1.1 takes the path: the authority is the connection's.
+            *req.uri_mut() = http::Uri::builder()
+                .path_and_query(req.uri().path_and_query().map_or("/", |p| p.as_str()))
+                .build()
+                .map_err(|_| Error::HttpRequestUriInvalid)?;
+            let (mut sender, conn) =
+                tokio::time::timeout_at(deadline, hyper::client::conn::http1::handshake(io))
+                    .await
+                    .map_err(|_| timed_out())??;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!("connection closed: {e}");
+                }
+            });
+            tokio::time::timeout_at(deadline, sender.send_request(req))
+                .await
+                .map_err(|_| timed_out())??
+        };
         let limit = self.max_response_bytes;
         let declared = resp
             .headers()
@@ -407,7 +461,7 @@ pub fn tls_config(
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
-    let config = if insecure_skip_verify {
+    let mut config = if insecure_skip_verify {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
@@ -434,6 +488,7 @@ pub fn tls_config(
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -542,6 +597,7 @@ mod tests {
             tls: tls_config(None, false).unwrap(),
             timeout: Duration::from_secs(1),
             max_response_bytes: 1 << 20,
+            pinned: vec![],
         }
     }
 

@@ -37,6 +37,10 @@ struct Global {
     /// Allow loopback and private network targets.
     #[arg(long, global = true)]
     allow_private: bool,
+    /// Pin HOST:PORT to ADDR, like curl's --resolve (repeatable); a pinned
+    /// address is trusted as given.
+    #[arg(long, global = true, value_name = "HOST:PORT:ADDR")]
+    resolve: Vec<apiconn::egress::Pinned>,
     /// Let `${env:NAME}` resolve this variable (repeatable).
     #[arg(long = "allow-env", global = true, value_name = "NAME")]
     allow_env: Vec<String>,
@@ -49,6 +53,9 @@ struct Global {
     /// Response body cap, in bytes.
     #[arg(long, global = true, default_value_t = 64 << 20, value_name = "BYTES")]
     max_response_bytes: u64,
+    /// CPU time the connector may use in one call, in milliseconds (waiting does not count).
+    #[arg(long, global = true, default_value_t = 30_000, value_name = "MS")]
+    max_cpu_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -89,9 +96,11 @@ fn options(g: &Global) -> Options {
             allow_env: g.allow_env.clone(),
             secrets_dir: g.secrets_dir.clone(),
         },
+        resolve: g.resolve.clone(),
         limits: Limits {
             max_memory_bytes: g.max_memory << 20,
             max_response_bytes: g.max_response_bytes,
+            max_cpu: std::time::Duration::from_millis(g.max_cpu_ms),
         },
     }
 }
@@ -209,13 +218,13 @@ async fn read(
     output: Option<&Path>,
 ) -> Result<(), Failure> {
     let started = Instant::now();
-    let mut out: Box<dyn Write> = match output {
+    let mut out: Box<dyn Write + Send> = match output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))
                 .map_err(|e| Failure::Run(format!("{e:#}")))?,
         )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
     let progress = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new_spinner();

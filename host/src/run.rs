@@ -16,6 +16,8 @@ pub struct Options {
     pub allow_private: bool,
     pub secrets: SecretPolicy,
     pub limits: Limits,
+    /// `--resolve HOST:PORT:ADDR` pins.
+    pub resolve: Vec<crate::egress::Pinned>,
 }
 
 /// Why a command failed, with secrets already masked.
@@ -80,6 +82,7 @@ async fn closed(rt: &Runtime, opts: &Options) -> Result<Instance, Failure> {
         tls: egress::tls_config(None, false).map_err(|e| Failure::Run(e.to_string()))?,
         timeout: Duration::from_secs(1),
         max_response_bytes: 0,
+        pinned: vec![],
     };
     rt.instance(closed, &opts.limits)
         .await
@@ -100,12 +103,20 @@ pub async fn sandboxed(
     if plan.insecure_skip_verify {
         tracing::warn!("source.tls.insecure_skip_verify is set: TLS certificates are not verified");
     }
-    let tls = egress::tls_config(
-        plan.ca_file.as_deref().map(std::path::Path::new),
-        plan.insecure_skip_verify,
-    )
-    .map_err(|e| Failure::Config(vec![config.masker.mask(&format!("{e:#}"))]))?;
-    *instance.egress_mut() = egress_for(&plan, opts.allow_private, tls, &opts.limits);
+    // A CA file is read like a `${file:NAME}` secret: a plain name inside
+    // --secrets-dir, so an untrusted config cannot make the host read any
+    // other file.
+    let ca_file = match &plan.ca_file {
+        None => None,
+        Some(name) => Some(
+            crate::secrets::secret_file(name, &opts.secrets)
+                .map_err(|e| Failure::Config(vec![format!("source.tls.ca_file: {e}")]))?,
+        ),
+    };
+    let tls = egress::tls_config(ca_file.as_deref(), plan.insecure_skip_verify)
+        .map_err(|e| Failure::Config(vec![config.masker.mask(&format!("{e:#}"))]))?;
+    *instance.egress_mut() =
+        egress_for(&plan, opts.allow_private, &opts.resolve, tls, &opts.limits);
     Ok(instance)
 }
 
@@ -148,8 +159,8 @@ pub async fn read(
     rt: &Runtime,
     config: &Prepared,
     opts: &Options,
-    out: &mut dyn Write,
-    on_batch: &mut dyn FnMut(&Batch, &ReadSummary),
+    out: &mut (dyn Write + Send),
+    on_batch: &mut (dyn FnMut(&Batch, &ReadSummary) + Send),
 ) -> Result<ReadSummary, (Failure, ReadSummary)> {
     let mut summary = ReadSummary::default();
     let mut instance = sandboxed(rt, config, opts)

@@ -22,6 +22,9 @@ pub const COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apiconn.w
 pub struct Limits {
     pub max_memory_bytes: usize,
     pub max_response_bytes: u64,
+    /// CPU time the component may use in one call (waiting for the network
+    /// or for a retry does not count).
+    pub max_cpu: Duration,
 }
 
 impl Default for Limits {
@@ -29,9 +32,45 @@ impl Default for Limits {
         Limits {
             max_memory_bytes: 256 << 20,
             max_response_bytes: 64 << 20,
+            max_cpu: Duration::from_secs(30),
         }
     }
 }
+
+/// How often the engine's epoch advances: the granularity of the CPU limit.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Time spent running WebAssembly in the current call: started when the
+/// host calls in or a host function returns, stopped when the component
+/// calls out (to wait for HTTP, a clock, ...) or returns.
+#[derive(Debug, Clone)]
+struct CpuMeter {
+    limit: Duration,
+    used: Duration,
+    since: Option<std::time::Instant>,
+}
+
+impl CpuMeter {
+    fn used(&self) -> Duration {
+        self.used + self.since.map_or(Duration::ZERO, |s| s.elapsed())
+    }
+}
+
+/// The error a call ends with when it runs past `--max-cpu-ms`.
+#[derive(Debug)]
+pub struct CpuLimitExceeded(pub Duration);
+
+impl std::fmt::Display for CpuLimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "limit reached: the connector computed for more than {} ms in one call (raise it with --max-cpu-ms)",
+            self.0.as_millis()
+        )
+    }
+}
+
+impl std::error::Error for CpuLimitExceeded {}
 
 /// The store's data: WASI with no ambient authority, wasi:http behind the
 /// egress policy, and the limits.
@@ -41,6 +80,7 @@ pub struct State {
     table: ResourceTable,
     egress: Egress,
     limits: StoreLimits,
+    cpu: CpuMeter,
 }
 
 impl WasiView for State {
@@ -86,18 +126,36 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 impl Runtime {
+    /// The embedded connector component.
     pub fn new() -> Result<Runtime> {
+        Runtime::load(COMPONENT)
+    }
+
+    /// Any component of the `apiconn:connector` world (test fixtures, builds
+    /// of your own), compiled once and cached like the embedded one.
+    pub fn load(wasm: &[u8]) -> Result<Runtime> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("apiconn-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
 
         let dir = cache_dir();
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating cache dir {}", dir.display()))?;
-        let digest = hex::encode(&Sha256::digest(COMPONENT)[..8]);
+        let digest = hex::encode(&Sha256::digest(wasm)[..8]);
         let component_path = dir.join(format!("apiconn-{digest}.wasm"));
         if !component_path.exists() {
-            write_atomically(&component_path, COMPONENT)?;
+            write_atomically(&component_path, wasm)?;
         }
         let mut hasher = std::hash::DefaultHasher::new();
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
@@ -110,7 +168,7 @@ impl Runtime {
             Ok(c) => c,
             Err(_) => {
                 let started = std::time::Instant::now();
-                let bytes = engine.precompile_component(COMPONENT)?;
+                let bytes = engine.precompile_component(wasm)?;
                 write_atomically(&compiled, &bytes)
                     .with_context(|| format!("writing {}", compiled.display()))?;
                 tracing::debug!("compiled the component in {:?}", started.elapsed());
@@ -145,9 +203,32 @@ impl Runtime {
                 .memory_size(limits.max_memory_bytes)
                 .trap_on_grow_failure(true)
                 .build(),
+            cpu: CpuMeter {
+                limit: limits.max_cpu,
+                used: Duration::ZERO,
+                since: None,
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
+        store.call_hook(|mut ctx, hook| {
+            let cpu = &mut ctx.data_mut().cpu;
+            if hook.exiting_host() {
+                cpu.since = Some(std::time::Instant::now());
+            } else if let Some(since) = cpu.since.take() {
+                cpu.used += since.elapsed();
+            }
+            Ok(())
+        });
+        store.epoch_deadline_callback(|ctx| {
+            let cpu = &ctx.data().cpu;
+            if cpu.used() > cpu.limit {
+                return Err(wasmtime::Error::new(CpuLimitExceeded(cpu.limit)));
+            }
+            // Let other instances run, then check again a tick later.
+            Ok(wasmtime::UpdateDeadline::Yield(1))
+        });
+        store.set_epoch_deadline(1);
         let bindings = self.pre.instantiate_async(&mut store).await?;
         Ok(Instance { store, bindings })
     }
@@ -166,14 +247,19 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Guest(e) => f.write_str(&describe(e)),
             RunError::Trap(e) => {
+                if let Some(cpu) = e.chain().find_map(|c| c.downcast_ref::<CpuLimitExceeded>()) {
+                    return write!(f, "{cpu}");
+                }
+                // The root cause, without the wasm backtrace around it.
                 let text = format!("{e:#}");
-                if text.contains("memory") && text.contains("limit") || text.contains("grow") {
+                let cause = e.root_cause().to_string();
+                if text.contains("forcing trap when growing memory") {
                     write!(
                         f,
-                        "limit reached: the connector used more memory than --max-memory allows ({text})"
+                        "limit reached: the connector needed more memory than --max-memory allows"
                     )
                 } else {
-                    write!(f, "internal error: the connector stopped ({text})")
+                    write!(f, "internal error: the connector stopped ({cause})")
                 }
             }
         }
@@ -229,6 +315,14 @@ pub fn problem_line(p: &Problem) -> String {
     }
 }
 
+/// The store, with a new CPU budget for a new call.
+fn fresh(store: &mut Store<State>) -> &mut Store<State> {
+    let cpu = &mut store.data_mut().cpu;
+    cpu.used = Duration::ZERO;
+    cpu.since = None;
+    store
+}
+
 /// One instance of the component in its own store.
 pub struct Instance {
     store: Store<State>,
@@ -248,14 +342,14 @@ impl Instance {
         Ok(self
             .bindings
             .apiconn_connector_admin()
-            .call_validate(&mut self.store, config, env)
+            .call_validate(fresh(&mut self.store), config, env)
             .await?)
     }
 
     pub async fn plan(&mut self, config: &str, env: Option<&str>) -> Result<SandboxPlan, RunError> {
         self.bindings
             .apiconn_connector_admin()
-            .call_plan(&mut self.store, config, env)
+            .call_plan(fresh(&mut self.store), config, env)
             .await?
             .map_err(RunError::Guest)
     }
@@ -263,7 +357,7 @@ impl Instance {
     pub async fn check(&mut self, config: &str, env: Option<&str>) -> Result<String, RunError> {
         self.bindings
             .apiconn_connector_admin()
-            .call_check(&mut self.store, config, env)
+            .call_check(fresh(&mut self.store), config, env)
             .await?
             .map_err(RunError::Guest)
     }
@@ -272,7 +366,7 @@ impl Instance {
         Ok(self
             .bindings
             .apiconn_connector_admin()
-            .call_config_schema(&mut self.store)
+            .call_config_schema(fresh(&mut self.store))
             .await?)
     }
 
@@ -285,7 +379,7 @@ impl Instance {
         self.bindings
             .apiconn_connector_source()
             .reader()
-            .call_open(&mut self.store, config, env, state)
+            .call_open(fresh(&mut self.store), config, env, state)
             .await?
             .map_err(RunError::Guest)
     }
@@ -294,7 +388,7 @@ impl Instance {
         self.bindings
             .apiconn_connector_source()
             .reader()
-            .call_next_batch(&mut self.store, reader)
+            .call_next_batch(fresh(&mut self.store), reader)
             .await?
             .map_err(RunError::Guest)
     }
@@ -309,7 +403,7 @@ impl Instance {
         self.bindings
             .apiconn_connector_sink()
             .writer()
-            .call_open(&mut self.store, config, env)
+            .call_open(fresh(&mut self.store), config, env)
             .await?
             .map_err(RunError::Guest)
     }
@@ -324,7 +418,7 @@ impl Instance {
             .bindings
             .apiconn_connector_sink()
             .writer()
-            .call_check(&mut self.store, writer, records, first_line)
+            .call_check(fresh(&mut self.store), writer, records, first_line)
             .await?)
     }
 
@@ -339,7 +433,13 @@ impl Instance {
             .bindings
             .apiconn_connector_sink()
             .writer()
-            .call_write(&mut self.store, writer, records, first_line, keep_going)
+            .call_write(
+                fresh(&mut self.store),
+                writer,
+                records,
+                first_line,
+                keep_going,
+            )
             .await?)
     }
 
@@ -348,7 +448,7 @@ impl Instance {
             .bindings
             .apiconn_connector_sink()
             .writer()
-            .call_finish(&mut self.store, writer)
+            .call_finish(fresh(&mut self.store), writer)
             .await?)
     }
 }
@@ -357,6 +457,7 @@ impl Instance {
 pub fn egress_for(
     plan: &SandboxPlan,
     allow_private: bool,
+    pinned: &[crate::egress::Pinned],
     tls: std::sync::Arc<rustls::ClientConfig>,
     limits: &Limits,
 ) -> Egress {
@@ -366,5 +467,6 @@ pub fn egress_for(
         tls,
         timeout: Duration::from_millis(u64::from(plan.timeout_ms.max(1))),
         max_response_bytes: limits.max_response_bytes,
+        pinned: pinned.to_vec(),
     }
 }

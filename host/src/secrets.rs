@@ -125,6 +125,22 @@ fn substitute(s: &str, policy: &SecretPolicy, masker: &mut Masker) -> Result<Str
     Ok(out)
 }
 
+/// The path of file `name` inside --secrets-dir, if the policy allows it:
+/// a plain file name, no `/`, no `..`.
+pub fn secret_file(name: &str, policy: &SecretPolicy) -> Result<std::path::PathBuf, String> {
+    let Some(dir) = &policy.secrets_dir else {
+        return Err(format!(
+            "`{name}` is read from --secrets-dir DIR, and none was given"
+        ));
+    };
+    if name.is_empty() || name.contains('/') || name.contains('\\') || name == "." || name == ".." {
+        return Err(format!(
+            "`{name}` must be a plain file name inside --secrets-dir (no `/`, no `..`)"
+        ));
+    }
+    Ok(dir.join(name))
+}
+
 fn lookup(reference: &str, policy: &SecretPolicy) -> Result<String, String> {
     let shown = format!("${{{reference}}}");
     if let Some(name) = reference.strip_prefix("env:") {
@@ -137,20 +153,7 @@ fn lookup(reference: &str, policy: &SecretPolicy) -> Result<String, String> {
             .map_err(|_| format!("{shown}: environment variable `{name}` is not set"));
     }
     if let Some(name) = reference.strip_prefix("file:") {
-        let Some(dir) = &policy.secrets_dir else {
-            return Err(format!("{shown}: file secrets need --secrets-dir DIR"));
-        };
-        if name.is_empty()
-            || name.contains('/')
-            || name.contains('\\')
-            || name == "."
-            || name == ".."
-        {
-            return Err(format!(
-                "{shown}: a file secret is a plain file name inside --secrets-dir (no `/`, no `..`)"
-            ));
-        }
-        let path = dir.join(name);
+        let path = secret_file(name, policy).map_err(|e| format!("{shown}: {e}"))?;
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("{shown}: cannot read {}: {e}", path.display()))?;
         let text = text.strip_suffix('\n').unwrap_or(&text);
@@ -199,7 +202,9 @@ mod tests {
             errors[0].starts_with("s.u: ${env:HOME}: environment variable `HOME` is not allowed")
         );
         assert!(
-            errors[1].starts_with("s.f: ${file:../etc/passwd}: a file secret is a plain file name")
+            errors[1].starts_with(
+                "s.f: ${file:../etc/passwd}: `../etc/passwd` must be a plain file name"
+            )
         );
         assert!(errors[2].contains("is not set"));
         assert!(errors[3].contains("unknown reference"));

@@ -103,3 +103,33 @@ pub fn config_file(config: &str, ext: &str) -> tempfile::TempPath {
     std::io::Write::write_all(&mut f, config.as_bytes()).unwrap();
     f.into_temp_path()
 }
+
+/// A test fixture component from `tests/fixtures/NAME`, built once per run.
+pub fn fixture(name: &str) -> Vec<u8> {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let target = root().join("target/fixtures");
+    let crate_name = format!("apiconn_fixture_{name}");
+    let wasm = target.join(format!("wasm32-wasip2/release/{crate_name}.wasm"));
+    let mut built = BUILT.lock().unwrap();
+    if !built.iter().any(|b| b == name) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "--locked",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(root().join(format!("tests/fixtures/{name}/Cargo.toml")))
+            .arg("--target-dir")
+            .arg(&target)
+            .status()
+            .expect("running cargo build for a fixture");
+        assert!(status.success(), "building fixture {name} failed");
+        built.push(name.to_string());
+    }
+    std::fs::read(wasm).expect("the fixture's .wasm")
+}

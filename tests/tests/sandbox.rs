@@ -1,0 +1,495 @@
+//! The sandbox, tested the way an attacker would: egress to where a config
+//! must not reach, TLS, and limits that stop a component without hurting
+//! the host.
+
+use apiconn::run::{self, Options};
+use apiconn::runtime::{Limits, Runtime};
+use apiconn_tests::api::{Reply, TestApi};
+use apiconn_tests::bin::{Run, config_file, fixture, run, run_with_env};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+/// A listener that must see no connection.
+struct Tripwire(TcpListener);
+
+impl Tripwire {
+    fn new() -> Tripwire {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        Tripwire(l)
+    }
+    fn port(&self) -> u16 {
+        self.0.local_addr().unwrap().port()
+    }
+    fn connections(&self) -> usize {
+        std::iter::from_fn(|| self.0.accept().ok()).count()
+    }
+}
+
+mod egress {
+    use super::*;
+
+    /// Reads `config` as if `api.example.com:PORT` were a public host
+    /// (pinned to the test API), without --allow-private.
+    fn read_public(api: &TestApi, config: Value) -> Run {
+        let path = config_file(&config.to_string(), "json");
+        let pin = format!("api.example.com:{}:127.0.0.1", api.addr.port());
+        run(&["read", path.to_str().unwrap(), "--resolve", &pin])
+    }
+
+    #[test]
+    fn next_links_redirects_token_and_list_urls_cannot_reach_what_they_must_not() {
+        let trip = Tripwire::new();
+        let p = trip.port();
+        let links: Vec<String> = vec![
+            format!("http://127.0.0.1:{p}/"),
+            format!("http://localhost:{p}/"),
+            format!("http://[::1]:{p}/"),
+            format!("http://0.0.0.0:{p}/"),
+            "http://169.254.169.254/latest/meta-data/".into(),
+            "http://100.64.0.1/".into(),
+            "http://10.0.0.1/".into(),
+            "http://192.168.1.1/".into(),
+            format!("http://[::ffff:127.0.0.1]:{p}/"),
+            format!("http://2130706433:{p}/"),
+            format!("http://0177.0.0.1:{p}/"),
+            format!("http://0x7f.1:{p}/"),
+            format!("http://127.1:{p}/"),
+            "http://other.example.com/".into(),
+        ];
+        let api_links = links.clone();
+        let api = TestApi::start(move |r| {
+            if let Some(n) = r.path.strip_prefix("/case/") {
+                let mut reply = Reply::json(200, &json!([{"id": 1}]));
+                reply.headers.push((
+                    "link".into(),
+                    format!("<{}>; rel=\"next\"", api_links[n.parse::<usize>().unwrap()]),
+                ));
+                return reply;
+            }
+            if r.path == "/redirect" {
+                let mut reply = Reply::json(302, &json!({}));
+                reply
+                    .headers
+                    .push(("location".into(), r.param("to").unwrap().to_string()));
+                return reply;
+            }
+            if r.path == "/file" {
+                let mut reply = Reply::json(200, &json!([{"id": 1}]));
+                reply
+                    .headers
+                    .push(("link".into(), "<file:///etc/passwd>; rel=\"next\"".into()));
+                return reply;
+            }
+            Reply::json(200, &json!([]))
+        });
+        let public = format!("http://api.example.com:{}", api.addr.port());
+        let mut checked = 0;
+        let not_ours = |out: &Run, url: &str| {
+            assert_eq!(out.code, 1, "{url}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("egress refused")
+                    && out.stderr.contains("is not an origin of this config"),
+                "{url}: {}",
+                out.stderr
+            );
+        };
+        for (i, url) in links.iter().enumerate() {
+            let out = read_public(
+                &api,
+                json!({"source": {"name": "t", "url": public, "auth": {"type": "bearer", "token": "tk"}},
+                                               "read": {"path": format!("/case/{i}"), "paginate": {"type": "link", "from": "header"}}}),
+            );
+            not_ours(&out, url);
+            // The first page came through: the policy let the public host in.
+            assert_eq!(out.stdout, "{\"id\":1}\n", "{url}");
+            checked += 1;
+        }
+        // Same host, other port or scheme: other origins.
+        for other in [
+            format!("http://api.example.com:{}/", p),
+            format!("https://api.example.com:{}/", api.addr.port()),
+        ] {
+            let out = read_public(
+                &api,
+                json!({"source": {"name": "t", "url": public},
+                "read": {"path": "/redirect", "params": {"to": other}}}),
+            );
+            not_ours(&out, &other);
+            checked += 1;
+        }
+        // A redirect from the allowed host to a private one.
+        let out = read_public(
+            &api,
+            json!({"source": {"name": "t", "url": public},
+            "read": {"path": "/redirect", "params": {"to": format!("http://127.0.0.1:{p}/admin")}}}),
+        );
+        not_ours(&out, "redirect");
+        checked += 1;
+        // A file: URL.
+        let out = read_public(
+            &api,
+            json!({"source": {"name": "t", "url": public}, "read": {"path": "/file", "paginate": {"type": "link", "from": "header"}}}),
+        );
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr
+                .contains("only http:// and https:// URLs are fetched, not file:///etc/passwd"),
+            "{}",
+            out.stderr
+        );
+        checked += 1;
+        // URLs the config names itself, but that resolve to private addresses.
+        let private = "which is not a public address (pass --allow-private";
+        for config in [
+            json!({"source": {"name": "t", "url": public, "auth": {"type": "oauth2", "token_url": format!("http://127.0.0.1:{p}/token"), "client_id": "i", "client_secret": "s"}}, "read": {}}),
+            json!({"source": {"name": "t", "url": public}, "read": {"paginate": {"type": "traverse", "param": "c", "values_from": {"url": "http://169.254.169.254/latest"}}}}),
+            json!({"source": {"name": "t", "url": public}, "read": {"paginate": {"type": "traverse", "param": "c", "values_from": {"url": "http://[fd00::1]/list"}}}}),
+            json!({"source": {"name": "t", "url": format!("http://localhost:{p}")}, "read": {}}),
+        ] {
+            let out = read_public(&api, config.clone());
+            assert_eq!(out.code, 1, "{config}");
+            assert!(out.stderr.contains(private), "{config}: {}", out.stderr);
+            checked += 1;
+        }
+        assert!(checked >= 20, "{checked} cases");
+        assert_eq!(trip.connections(), 0, "nothing reached the local listener");
+        // And no credentials were sent anywhere but the API.
+        assert!(
+            api.seen()
+                .iter()
+                .filter(|r| r.path.starts_with("/case/"))
+                .all(|r| r.header("authorization") == Some("Bearer tk"))
+        );
+    }
+}
+
+mod tls {
+    use super::*;
+    use std::sync::Arc;
+
+    /// An HTTPS API on 127.0.0.1 with a self-signed certificate; it
+    /// answers with the HTTP version it spoke.
+    fn https_server() -> (u16, String, std::thread::JoinHandle<()>) {
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+        ])
+        .unwrap();
+        let pem = cert.cert.pem();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                listener.set_nonblocking(true).unwrap();
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((tcp, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                        let service = hyper::service::service_fn(
+                            |req: hyper::Request<hyper::body::Incoming>| async move {
+                                let body = json!([{"version": format!("{:?}", req.version())}])
+                                    .to_string();
+                                Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                    http_body_util::Full::new(hyper::body::Bytes::from(body)),
+                                ))
+                            },
+                        );
+                        let io = hyper_util::rt::TokioIo::new(tls);
+                        if h2 {
+                            let _ = hyper::server::conn::http2::Builder::new(
+                                hyper_util::rt::TokioExecutor::new(),
+                            )
+                            .serve_connection(io, service)
+                            .await;
+                        } else {
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(io, service)
+                                .await;
+                        }
+                    });
+                }
+            });
+        });
+        (port, pem, handle)
+    }
+
+    #[test]
+    fn self_signed_is_refused_by_default_and_accepted_with_ca_file_or_insecure() {
+        let (port, pem, _server) = https_server();
+        let url = format!("https://127.0.0.1:{port}");
+        let read = |tls: Value, extra: &[&str]| {
+            let path = config_file(
+                &json!({"source": {"name": "t", "url": url, "tls": tls}, "read": {}}).to_string(),
+                "json",
+            );
+            let mut args = vec!["read", path.to_str().unwrap(), "--allow-private"];
+            args.extend_from_slice(extra);
+            run(&args)
+        };
+        let refused = read(json!({}), &[]);
+        assert_eq!(refused.code, 1);
+        assert!(
+            refused
+                .stderr
+                .contains("TLS handshake with https://127.0.0.1"),
+            "{}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains("UnknownIssuer"),
+            "{}",
+            refused.stderr
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("test-ca.pem"), &pem).unwrap();
+        let trusted = read(
+            json!({"ca_file": "test-ca.pem"}),
+            &["--secrets-dir", dir.path().to_str().unwrap()],
+        );
+        assert_eq!(trusted.code, 0, "{}", trusted.stderr);
+        // ALPN picked HTTP/2.
+        assert_eq!(trusted.stdout, "{\"version\":\"HTTP/2.0\"}\n");
+
+        let no_dir = read(json!({"ca_file": "test-ca.pem"}), &[]);
+        assert_eq!(no_dir.code, 1);
+        assert!(
+            no_dir
+                .stderr
+                .contains("source.tls.ca_file: `test-ca.pem` is read from --secrets-dir DIR"),
+            "{}",
+            no_dir.stderr
+        );
+
+        let insecure = read(json!({"insecure_skip_verify": true}), &[]);
+        assert_eq!(insecure.code, 0, "{}", insecure.stderr);
+        assert!(
+            insecure
+                .stderr
+                .contains("insecure_skip_verify is set: TLS certificates are not verified"),
+            "{}",
+            insecure.stderr
+        );
+    }
+}
+
+mod limits {
+    use super::*;
+
+    fn opts(limits: Limits) -> Options {
+        Options {
+            allow_private: true,
+            limits,
+            ..Options::default()
+        }
+    }
+
+    async fn read(rt: &Runtime, config: Value, opts: &Options) -> Result<Vec<u8>, String> {
+        let prepared = run::prepare(config, &opts.secrets).map_err(|f| f.to_string())?;
+        let mut out = Vec::new();
+        run::read(rt, &prepared, opts, &mut out, &mut |_, _| {})
+            .await
+            .map_err(|(f, _)| f.to_string())?;
+        Ok(out)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn runaway_memory_and_cpu_are_stopped_and_the_host_goes_on() {
+        let rogue = Runtime::load(&fixture("limits")).unwrap();
+        let small = Limits {
+            max_memory_bytes: 64 << 20,
+            max_cpu: Duration::from_millis(300),
+            ..Limits::default()
+        };
+        let err = read(&rogue, json!("alloc"), &opts(small.clone()))
+            .await
+            .unwrap_err();
+        assert!(
+            err.starts_with(
+                "limit reached: the connector needed more memory than --max-memory allows"
+            ),
+            "{err}"
+        );
+        let started = std::time::Instant::now();
+        let err = read(&rogue, json!("spin"), &opts(small.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "limit reached: the connector computed for more than 300 ms in one call (raise it with --max-cpu-ms)"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "stopped promptly: {:?}",
+            started.elapsed()
+        );
+        // The same process runs a well-behaved connector next.
+        let api = TestApi::start(|_| Reply::json(200, &json!([{"id": 7}])));
+        let good = Runtime::new().unwrap();
+        let out = read(
+            &good,
+            json!({"source": {"name": "t", "url": api.url()}, "read": {}}),
+            &opts(small),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, b"{\"id\":7}\n");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn waiting_for_a_slow_retry_does_not_count_as_cpu() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let api = TestApi::start(move |_| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                let mut r = Reply::json(503, &json!({}));
+                r.headers.push(("retry-after".into(), "2".into()));
+                r
+            } else {
+                Reply::json(200, &json!([{"id": 1}]))
+            }
+        });
+        let rt = Runtime::new().unwrap();
+        let limits = Limits {
+            max_cpu: Duration::from_millis(500),
+            ..Limits::default()
+        };
+        let out = read(
+            &rt,
+            json!({"source": {"name": "t", "url": api.url()}, "read": {}}),
+            &opts(limits),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, b"{\"id\":1}\n");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_hundred_instances_at_once_each_with_its_own_output() {
+        let api = TestApi::start(|r| {
+            let n: u64 = r.param("n").unwrap().parse().unwrap();
+            let rows: Vec<Value> = (0..50)
+                .map(|k| json!({"n": n, "k": k, "pad": "x".repeat(64)}))
+                .collect();
+            Reply::json(200, &json!({"rows": rows}))
+        });
+        let rt = std::sync::Arc::new(Runtime::new().unwrap());
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..100u64 {
+            let rt = rt.clone();
+            let url = api.url();
+            tasks.spawn(async move {
+                let config = json!({"source": {"name": "t", "url": url}, "read": {"params": {"n": n}, "records": "rows"}});
+                let limits = Limits { max_memory_bytes: 32 << 20, ..Limits::default() };
+                (n, read(&rt, config, &opts(limits)).await)
+            });
+        }
+        let mut done = 0;
+        while let Some(joined) = tasks.join_next().await {
+            let (n, out) = joined.unwrap();
+            let out = out.unwrap();
+            let lines: Vec<Value> = String::from_utf8(out)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(lines.len(), 50);
+            assert!(
+                lines
+                    .iter()
+                    .enumerate()
+                    .all(|(k, r)| r["n"] == n && r["k"] == k as u64),
+                "instance {n} got another's records"
+            );
+            done += 1;
+        }
+        assert_eq!(done, 100);
+    }
+
+    /// A raw HTTP/1.1 server: `huge` streams 200 MiB chunked; `silent` accepts and never answers.
+    fn raw_server(kind: &'static str) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf);
+                    if kind == "silent" {
+                        std::thread::sleep(Duration::from_secs(30));
+                        return;
+                    }
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n");
+                    let chunk = vec![b' '; 1 << 20];
+                    for _ in 0..200 {
+                        if s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                            .is_err()
+                            || s.write_all(&chunk).is_err()
+                            || s.write_all(b"\r\n").is_err()
+                        {
+                            return;
+                        }
+                    }
+                    let _ = s.write_all(b"0\r\n\r\n");
+                });
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_200_mib_response_hits_the_body_limit_and_a_silent_server_the_timeout() {
+        let huge = raw_server("huge");
+        let path = config_file(&json!({"source": {"name": "t", "url": format!("http://127.0.0.1:{huge}"), "retries": 0}, "read": {}}).to_string(), "json");
+        let out = run(&["read", path.to_str().unwrap(), "--allow-private"]);
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains(
+                "response body larger than 67108864 bytes (raise it with --max-response-bytes)"
+            ),
+            "{}",
+            out.stderr
+        );
+
+        let silent = raw_server("silent");
+        let path = config_file(
+            &json!({"source": {"name": "t", "url": format!("http://127.0.0.1:{silent}"), "retries": 0, "timeout_ms": 700}, "read": {}}).to_string(),
+            "json",
+        );
+        let started = std::time::Instant::now();
+        let out = run_with_env(&["read", path.to_str().unwrap(), "--allow-private"], &[]);
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr
+                .contains("no answer within 700 ms (source.timeout_ms)"),
+            "{}",
+            out.stderr
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}
