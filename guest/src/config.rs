@@ -442,6 +442,24 @@ pub struct Read {
     /// A custom signature added to every data request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
+    /// Read only newer records on the next run or poll.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<Incremental>,
+}
+
+/// An incremental read: `param` carries the greatest `from_field` seen in
+/// earlier passes (`start` before any), and records not greater than it are
+/// skipped, so a later run or poll emits only newer records.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Incremental {
+    pub param: String,
+    #[serde(rename = "in", default)]
+    pub location: Location,
+    /// The flattened record field to follow (an id, a sequence, an update time).
+    pub from_field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<Scalar>,
 }
 
 fn default_max_requests() -> u32 {
@@ -1020,7 +1038,7 @@ mod tests {
             "source.auth: missing required key `password`",
             "source.retries: must be at most 10",
             "read.method: expected one of \"GET\", \"POST\"",
-            "read.pathh: unknown key (expected one of: method, path, params, headers, body, body_format, records, paginate, max_requests, flatten, fields, dirty_records, signature)",
+            "read.pathh: unknown key (expected one of: method, path, params, headers, body, body_format, records, paginate, max_requests, flatten, fields, dirty_records, signature, incremental)",
             "read.flatten.arrays: expected one of \"error\", \"json\", \"drop\"",
             "extra: unknown key (expected one of: source, read, write)",
             "source.name: ` ` is not allowed: only Chinese characters, letters, digits, `_` and `-`",

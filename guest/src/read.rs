@@ -34,6 +34,11 @@ pub struct Checkpoint {
     /// Requests made so far in the current loop (the `requests` of stop conditions).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub loop_requests: u64,
+    /// `read.incremental`: the value this pass asks from, and the greatest seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_max: Option<Value>,
 }
 
 fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
@@ -112,6 +117,18 @@ impl Reader {
         let base = request::join_url(&config.source.url, "")?;
         let plan = Plan::new(read.paginate.as_ref())?;
         let mut state = state;
+        if let Some(inc) = &read.incremental {
+            if state.done {
+                // A finished pass: the next one asks from the greatest value seen.
+                state = Checkpoint {
+                    since: state.seen_max.clone().or(state.since.clone()),
+                    seen_max: state.seen_max.clone(),
+                    ..Checkpoint::default()
+                };
+            } else if state.since.is_none() && state.seen_max.is_none() {
+                state.since = inc.start.as_ref().map(|s| s.0.clone());
+            }
+        }
         if state.values.is_none()
             && let Some(Traverse {
                 values: Values::Given(v),
@@ -246,6 +263,9 @@ impl Core {
         {
             set(t.location, &t.param, v.clone());
         }
+        if let (Some(inc), Some(since)) = (&self.read.incremental, &self.state.since) {
+            set(inc.location, &inc.param, since.clone());
+        }
         if let Some((name, location, value)) = self.plan.loop_value(&self.position()) {
             set(location, name, value);
         }
@@ -310,20 +330,20 @@ impl Core {
         tries: u32,
     ) -> Result<Batch, Error> {
         let doc = parse_json(req, resp)?;
-        let mut batch = self.emit(&doc)?;
+        let (mut batch, page_records) = self.emit(&doc)?;
         self.state.loop_requests += 1;
 
         // Safety rail: a non-empty page identical to the one before.
         let mut hasher = std::hash::DefaultHasher::new();
         std::hash::Hash::hash(&resp.body, &mut hasher);
         let hash = std::hash::Hasher::finish(&hasher);
-        if batch.count > 0 && self.last_page == Some(hash) {
+        if page_records > 0 && self.last_page == Some(hash) {
             return Err(Error::Response(format!(
                 "{} returned the same page as the request before it: stopping instead of looping",
                 req.describe()
             )));
         }
-        self.last_page = (batch.count > 0).then_some(hash);
+        self.last_page = (page_records > 0).then_some(hash);
 
         let (params, body) = {
             // The values just sent, for `request.<param>`; generated values
@@ -356,7 +376,7 @@ impl Core {
                 response: &doc,
                 request: &lookup,
                 requests: self.state.loop_requests,
-                records: u64::from(batch.count),
+                records: page_records,
             },
             url: &req.url,
             link_header: resp.header("link"),
@@ -400,7 +420,9 @@ impl Core {
         }
     }
 
-    fn emit(&mut self, doc: &Value) -> Result<Batch, Error> {
+    /// The batch of one response, and how many records the response held
+    /// (before dirty or already-seen records were skipped).
+    fn emit(&mut self, doc: &Value) -> Result<(Batch, u64), Error> {
         let read = &self.read;
         let specs: Option<Vec<Spec>> = read.fields.as_ref().map(|fs| {
             fs.iter()
@@ -415,10 +437,9 @@ impl Core {
         let mut count = 0;
         let mut dropped = 0;
         let mut warnings = Vec::new();
-        for (i, record) in flatten::extract(doc, &self.records_path)
-            .into_iter()
-            .enumerate()
-        {
+        let records = flatten::extract(doc, &self.records_path);
+        let page_records = records.len() as u64;
+        for (i, record) in records.into_iter().enumerate() {
             let index = self.records_seen;
             self.records_seen += 1;
             let at = format!("record {index} (item {i} of response {})", self.requests);
@@ -431,6 +452,23 @@ impl Core {
                     }
                 })?;
             dropped += d;
+            if let Some(inc) = &read.incremental {
+                let value = flat.get(&inc.from_field).cloned().unwrap_or(Value::Null);
+                if !value.is_null()
+                    && self
+                        .state
+                        .seen_max
+                        .as_ref()
+                        .is_none_or(|max| greater(&value, max))
+                {
+                    self.state.seen_max = Some(value.clone());
+                }
+                if let Some(since) = &self.state.since
+                    && !greater(&value, since)
+                {
+                    continue;
+                }
+            }
             let flat = match &specs {
                 None => flat,
                 Some(specs) => match fields::project(&flat, specs) {
@@ -457,13 +495,29 @@ impl Core {
                 "dropped {dropped} array fields (read.flatten.arrays = \"drop\")"
             ));
         }
-        Ok(Batch {
-            records: out,
-            count,
-            checkpoint: String::new(),
-            requests: 0,
-            warnings,
-        })
+        Ok((
+            Batch {
+                records: out,
+                count,
+                checkpoint: String::new(),
+                requests: 0,
+                warnings,
+            },
+            page_records,
+        ))
+    }
+}
+
+/// `a > b`: as numbers when both are numeric, otherwise as text.
+fn greater(a: &Value, b: &Value) -> bool {
+    let num = |v: &Value| match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match (num(a), num(b)) {
+        (Some(x), Some(y)) => x > y,
+        _ => request::text(a) > request::text(b),
     }
 }
 
@@ -526,7 +580,7 @@ mod tests {
         Reader::open(config::load(config_json, None).unwrap(), None).unwrap()
     }
 
-    fn read_all(reader: &mut Reader, script: &mut Script) -> Result<Vec<Batch>, Error> {
+    fn read_all(reader: &mut Reader, script: &mut dyn Transport) -> Result<Vec<Batch>, Error> {
         let mut env = FixedEnv {
             now_ms: 1_700_000_000_000,
             next: 0,
@@ -850,5 +904,66 @@ mod tests {
                 r#"{"done":false,"values":[10,20],"index":1}"#
             );
         }
+    }
+
+    #[test]
+    fn incremental_reads_ask_from_the_greatest_value_seen_and_skip_what_was_seen() {
+        let config = r#"{"source":{"name":"a","url":"http://h"},"read":{"records":"items",
+            "paginate":{"type":"page","param":"page"},
+            "incremental":{"param":"id_gte","from_field":"id","start":0}}}"#;
+        let store = std::cell::RefCell::new((1..=5).collect::<Vec<i64>>());
+        let serve = |req: &HttpRequest| {
+            let q = |n: &str| {
+                req.url
+                    .query_pairs()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| v.parse::<i64>().unwrap())
+                    .unwrap()
+            };
+            let (from, page) = (q("id_gte"), q("page"));
+            let items: Vec<Value> = store
+                .borrow()
+                .iter()
+                .filter(|i| **i >= from)
+                .skip(((page - 1) * 2) as usize)
+                .take(2)
+                .map(|i| serde_json::json!({"id": i}))
+                .collect();
+            crate::exchange::testing::ok(serde_json::json!({"items": items}))
+        };
+        let ids = |batches: &[Batch]| -> Vec<i64> {
+            batches
+                .iter()
+                .flat_map(|b| {
+                    String::from_utf8(b.records.clone())
+                        .unwrap()
+                        .lines()
+                        .map(|l| {
+                            serde_json::from_str::<Value>(l).unwrap()["id"]
+                                .as_i64()
+                                .unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let mut r = reader(config);
+        let mut t = crate::exchange::testing::Responder::new(serve);
+        let first = read_all(&mut r, &mut t).unwrap();
+        assert_eq!(ids(&first), vec![1, 2, 3, 4, 5]);
+        let state = first.last().unwrap().checkpoint.clone();
+        assert_eq!(state, r#"{"done":true,"since":0,"seen_max":5}"#);
+        drop(t);
+        store.borrow_mut().extend([6, 7, 8]);
+        let mut again = Reader::open(config::load(config, None).unwrap(), Some(&state)).unwrap();
+        let mut t = crate::exchange::testing::Responder::new(serve);
+        let second = read_all(&mut again, &mut t).unwrap();
+        // The API's `>=` gives 5 again; it is skipped.
+        assert_eq!(ids(&second), vec![6, 7, 8]);
+        assert!(
+            t.sent
+                .iter()
+                .all(|r| r.url.query().unwrap().contains("id_gte=5"))
+        );
     }
 }

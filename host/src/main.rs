@@ -65,6 +65,15 @@ enum Command {
         config: PathBuf,
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Resume from and save checkpoints here (replaced atomically after each batch is out).
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// After a full read, wait --interval and read again from the saved state, until SIGTERM/SIGINT.
+        #[arg(long)]
+        follow: bool,
+        /// How long --follow waits between reads: 500ms, 30s, 5m, 1h.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        interval: std::time::Duration,
     },
     /// Write NDJSON records from stdin (or --input) to the API.
     Write {
@@ -177,9 +186,24 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map(|report| println!("{report}")),
         },
-        Command::Read { config, output } => match prepare(&config, &opts) {
+        Command::Read {
+            config,
+            output,
+            state,
+            follow,
+            interval,
+        } => match prepare(&config, &opts) {
             Err(f) => Err(f),
-            Ok(prepared) => read(&rt, &prepared, &opts, output.as_deref()).await,
+            Ok(prepared) => {
+                let state = state.map(|path| run::StateFile { path });
+                let how = ReadHow {
+                    output: output.as_deref(),
+                    state,
+                    follow,
+                    interval,
+                };
+                read(&rt, &prepared, &opts, how).await
+            }
         },
         Command::Write {
             config,
@@ -211,14 +235,58 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// How `apiconn read` runs.
+struct ReadHow<'a> {
+    output: Option<&'a Path>,
+    state: Option<run::StateFile>,
+    follow: bool,
+    interval: std::time::Duration,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let bad = || format!("`{text}` is not a duration like 500ms, 30s, 5m or 1h");
+    let n: f64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// Set on SIGTERM or SIGINT: the read ends after the current batch.
+fn stop_on_signals() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        flag.store(true, Ordering::SeqCst);
+    });
+    stop
+}
+
 async fn read(
     rt: &Runtime,
     prepared: &Prepared,
     opts: &Options,
-    output: Option<&Path>,
+    how: ReadHow<'_>,
 ) -> Result<(), Failure> {
+    use std::sync::atomic::Ordering;
     let started = Instant::now();
-    let mut out: Box<dyn Write + Send> = match output {
+    let mut out: Box<dyn Write + Send> = match how.output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))
@@ -233,35 +301,87 @@ async fn read(
         );
         bar
     });
-    let result = run::read(rt, prepared, opts, &mut out, &mut |_, s| {
-        if let Some(bar) = &progress {
-            bar.set_message(format!(
-                "{} records, {} requests, {}",
-                s.records,
-                s.requests,
-                run::elapsed(started)
-            ));
-            bar.tick();
+    let stop = stop_on_signals();
+    // Without a state file, --follow keeps the checkpoint in memory.
+    let mut checkpoint = match &how.state {
+        Some(file) => file.load()?,
+        None => None,
+    };
+    let mut total = run::ReadSummary::default();
+    let outcome = loop {
+        let control = run::ReadControl {
+            state: checkpoint.clone(),
+            stop: Some(&stop),
+        };
+        let mut last = None;
+        let result = run::read(rt, prepared, opts, control, &mut out, &mut |batch, s| {
+            if let Some(file) = &how.state {
+                file.save(&batch.checkpoint)?;
+            }
+            last = Some(batch.checkpoint.clone());
+            if let Some(bar) = &progress {
+                bar.set_message(format!(
+                    "{} records, {} requests, {}",
+                    total.records + s.records,
+                    total.requests + s.requests,
+                    run::elapsed(started)
+                ));
+                bar.tick();
+            }
+            Ok(())
+        })
+        .await;
+        let (s, outcome) = match result {
+            Ok(s) => (s, Ok(())),
+            Err((f, s)) => (s, Err(f)),
+        };
+        total.records += s.records;
+        total.requests += s.requests;
+        if let Some(c) = last {
+            checkpoint = Some(c);
         }
-    })
-    .await;
+        if outcome.is_err() || !how.follow || stop.load(Ordering::SeqCst) {
+            break outcome;
+        }
+        tracing::info!(
+            "read {} records; the next read in {:?}",
+            s.records,
+            how.interval
+        );
+        let deadline = tokio::time::Instant::now() + how.interval;
+        while !stop.load(Ordering::SeqCst) {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            tokio::time::sleep((deadline - now).min(std::time::Duration::from_millis(50))).await;
+        }
+        if stop.load(Ordering::SeqCst) {
+            break Ok(());
+        }
+    };
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    match result {
-        Ok(s) => {
+    match outcome {
+        Ok(()) => {
+            let stopped = if stop.load(Ordering::SeqCst) {
+                ", stopped by a signal with the state saved"
+            } else {
+                ""
+            };
             eprintln!(
-                "read {} records in {} requests ({})",
-                s.records,
-                s.requests,
+                "read {} records in {} requests ({}){stopped}",
+                total.records,
+                total.requests,
                 run::elapsed(started)
             );
             Ok(())
         }
-        Err((f, s)) => {
+        Err(f) => {
             eprintln!(
                 "read {} records in {} requests before the failure",
-                s.records, s.requests
+                total.records, total.requests
             );
             Err(f)
         }
@@ -321,5 +441,11 @@ async fn demo_read(rt: &Runtime) -> Result<(), Failure> {
         ..Options::default()
     };
     let prepared = run::prepare(config, &opts.secrets)?;
-    read(rt, &prepared, &opts, None).await
+    let how = ReadHow {
+        output: None,
+        state: None,
+        follow: false,
+        interval: std::time::Duration::ZERO,
+    };
+    read(rt, &prepared, &opts, how).await
 }

@@ -153,21 +153,32 @@ pub struct ReadSummary {
     pub batches: u64,
 }
 
-/// Reads every batch, writing records to `out` and flushing after each
-/// batch; `on_batch` sees each batch after it is flushed.
+/// Where a read starts and when it stops early.
+#[derive(Default)]
+pub struct ReadControl<'a> {
+    /// A checkpoint to resume from.
+    pub state: Option<String>,
+    /// Checked after each batch: when set, the read ends there (the batch
+    /// is out and its checkpoint handed over).
+    pub stop: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+/// Reads every batch, writing records to `out` and flushing after each;
+/// then `on_batch` sees the batch (and may save its checkpoint).
 pub async fn read(
     rt: &Runtime,
     config: &Prepared,
     opts: &Options,
+    control: ReadControl<'_>,
     out: &mut (dyn Write + Send),
-    on_batch: &mut (dyn FnMut(&Batch, &ReadSummary) + Send),
+    on_batch: &mut (dyn FnMut(&Batch, &ReadSummary) -> Result<(), Failure> + Send),
 ) -> Result<ReadSummary, (Failure, ReadSummary)> {
     let mut summary = ReadSummary::default();
     let mut instance = sandboxed(rt, config, opts)
         .await
         .map_err(|f| (f, summary))?;
     let reader = instance
-        .open_reader(&config.json, opts.env.as_deref(), None)
+        .open_reader(&config.json, opts.env.as_deref(), control.state.as_deref())
         .await
         .map_err(|e| (fail(&config.masker, e), summary))?;
     loop {
@@ -185,9 +196,57 @@ pub async fn read(
         for w in &batch.warnings {
             tracing::warn!("{}", config.masker.mask(w));
         }
-        on_batch(&batch, &summary);
+        on_batch(&batch, &summary).map_err(|f| (f, summary))?;
+        if control
+            .stop
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            break;
+        }
     }
     Ok(summary)
+}
+
+/// A checkpoint file, replaced atomically: a temporary file beside it,
+/// written and fsynced, then renamed over it (and the directory fsynced).
+pub struct StateFile {
+    pub path: std::path::PathBuf,
+}
+
+impl StateFile {
+    pub fn load(&self) -> Result<Option<String>, Failure> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) if text.trim().is_empty() => Ok(None),
+            Ok(text) => Ok(Some(text.trim().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Failure::Run(format!(
+                "reading the state file {}: {e}",
+                self.path.display()
+            ))),
+        }
+    }
+
+    pub fn save(&self, checkpoint: &str) -> Result<(), Failure> {
+        let fail = |e: std::io::Error| {
+            Failure::Run(format!(
+                "saving the state file {}: {e}",
+                self.path.display()
+            ))
+        };
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(fail)?;
+        tmp.write_all(checkpoint.as_bytes()).map_err(fail)?;
+        tmp.write_all(b"\n").map_err(fail)?;
+        tmp.as_file().sync_all().map_err(fail)?;
+        tmp.persist(&self.path).map_err(|e| fail(e.error))?;
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(fail)?;
+        Ok(())
+    }
 }
 
 /// `1.2s`, `340ms`.

@@ -312,9 +312,16 @@ mod limits {
     async fn read(rt: &Runtime, config: Value, opts: &Options) -> Result<Vec<u8>, String> {
         let prepared = run::prepare(config, &opts.secrets).map_err(|f| f.to_string())?;
         let mut out = Vec::new();
-        run::read(rt, &prepared, opts, &mut out, &mut |_, _| {})
-            .await
-            .map_err(|(f, _)| f.to_string())?;
+        run::read(
+            rt,
+            &prepared,
+            opts,
+            run::ReadControl::default(),
+            &mut out,
+            &mut |_, _| Ok(()),
+        )
+        .await
+        .map_err(|(f, _)| f.to_string())?;
         Ok(out)
     }
 
