@@ -28,6 +28,73 @@ struct Component;
 
 export!(Component);
 
+// The same component is also a `wasi:cli` command, for hosts that only run
+// commands (`wasmtime run -S http apiconn.wasm read < config.json`).
+wasip2::cli::command::export!(Component);
+
+/// `wasi:cli/run`: the config on stdin; `read` (the default) prints NDJSON,
+/// `validate` prints problems, `schema` the JSON Schema. The first
+/// argument after the program name picks, `--env NAME` an environment.
+impl wasip2::exports::cli::run::Guest for Component {
+    fn run() -> Result<(), ()> {
+        use std::io::{Read, Write};
+        let args = wasip2::cli::environment::get_arguments();
+        let command = args.get(1).map(String::as_str).unwrap_or("read");
+        let env = args
+            .iter()
+            .position(|a| a == "--env")
+            .and_then(|i| args.get(i + 1))
+            .cloned();
+        let fail = |message: String| {
+            let _ = writeln!(std::io::stderr(), "error: {message}");
+            Err(())
+        };
+        if command == "schema" {
+            println!("{}", <Component as admin::Guest>::config_schema());
+            return Ok(());
+        }
+        let mut config = String::new();
+        if let Err(e) = std::io::stdin().read_to_string(&mut config) {
+            return fail(format!("reading the config from stdin: {e}"));
+        }
+        match command {
+            "validate" => {
+                let problems = <Component as admin::Guest>::validate(config, env);
+                for p in &problems {
+                    let _ = writeln!(std::io::stderr(), "{}: {}", p.path, p.message);
+                }
+                if problems.is_empty() { Ok(()) } else { Err(()) }
+            }
+            "read" => {
+                let mut reader = match load(&config, env).and_then(|c| read::Reader::open(c, None))
+                {
+                    Ok(r) => r,
+                    Err(e) => return fail(e.to_string()),
+                };
+                let mut out = std::io::stdout();
+                loop {
+                    match read::next_batch(&mut reader, &mut Wasi, &mut SystemEnv) {
+                        Ok(Some(batch)) => {
+                            if out
+                                .write_all(&batch.records)
+                                .and_then(|_| out.flush())
+                                .is_err()
+                            {
+                                return Err(());
+                            }
+                        }
+                        Ok(None) => return Ok(()),
+                        Err(e) => return fail(e.to_string()),
+                    }
+                }
+            }
+            other => fail(format!(
+                "unknown command `{other}`: read, validate or schema"
+            )),
+        }
+    }
+}
+
 impl From<Problem> for types::Problem {
     fn from(p: Problem) -> Self {
         types::Problem {

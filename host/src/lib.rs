@@ -4,9 +4,12 @@
 
 pub mod bindings;
 pub mod config_file;
+pub mod connector;
 pub mod demo;
 pub mod egress;
 pub mod run;
 pub mod runtime;
 pub mod secrets;
 pub mod write;
+
+pub use connector::{Connector, RecordBatch, Sink};
