@@ -374,7 +374,16 @@ impl admin::Guest for Component {
             timeout_ms: config.source.timeout_ms,
             insecure_skip_verify: config.source.tls.insecure_skip_verify,
             ca_file: config.source.tls.ca_file,
+            rate_limit: config.source.rate_limit,
         })
+    }
+
+    fn partitions(config: String, env: Option<String>) -> Result<Vec<String>, types::Error> {
+        Ok(read::partitions(
+            load(&config, env)?,
+            &mut Wasi,
+            &mut SystemEnv,
+        )?)
     }
 
     fn check(config: String, env: Option<String>) -> Result<String, types::Error> {

@@ -114,6 +114,11 @@ pub struct Source {
     pub timeout_ms: u32,
     #[serde(default)]
     pub tls: Tls,
+    /// Requests per second at most, shared by all partitions of a run;
+    /// the host slows down further after a 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.01))]
+    pub rate_limit: Option<f64>,
     /// Overrides of the keys above, merged over the base (JSON merge patch)
     /// when the environment is picked with `--env NAME`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]

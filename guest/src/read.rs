@@ -521,6 +521,40 @@ fn greater(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// The initial checkpoints of the partitions of a read: one per traverse
+/// value (fetching `values_from` first); empty when the read is one piece.
+pub fn partitions(
+    config: Config,
+    transport: &mut dyn Transport,
+    env: &mut dyn Env,
+) -> Result<Vec<String>, Error> {
+    let mut reader = Reader::open(config, None)?;
+    if reader.plan.traverse.is_none() {
+        return Ok(vec![]);
+    }
+    if let Next::Values = reader.next() {
+        reader.count_request()?;
+        let mut tries = 0;
+        let policy = reader.policy();
+        let (req, resp) = exchange::send(transport, env, policy, &mut tries, &mut |env| {
+            reader.build_values_request(env)
+        })?;
+        reader.handle_values(&req, &resp)?;
+    }
+    let values = reader.state.values.clone().unwrap_or_default();
+    Ok(values
+        .into_iter()
+        .map(|v| {
+            let state = Checkpoint {
+                values: Some(vec![v]),
+                since: reader.state.since.clone(),
+                ..Checkpoint::default()
+            };
+            serde_json::to_string(&state).expect("checkpoint is JSON")
+        })
+        .collect())
+}
+
 /// Drives a reader one batch further through `transport`.
 pub fn next_batch(
     reader: &mut Reader,

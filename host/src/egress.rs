@@ -44,6 +44,51 @@ pub struct Egress {
     /// `--resolve HOST:PORT:ADDR`: names the operator pinned to an address
     /// (trusted as given, like curl's option of the same name).
     pub pinned: Vec<Pinned>,
+    /// `source.rate_limit`, shared by every instance of one run.
+    pub limiter: Option<Arc<RateLimiter>>,
+}
+
+/// Requests per second for one run, shared by its partitions: requests are
+/// spaced `1/rate` apart; a 429 halves the rate (down to a sixteenth of
+/// the configured one), and every success wins back 5 % of it.
+#[derive(Debug)]
+pub struct RateLimiter {
+    max_rate: f64,
+    inner: std::sync::Mutex<(f64, tokio::time::Instant)>,
+}
+
+impl RateLimiter {
+    pub fn new(rate: f64) -> RateLimiter {
+        RateLimiter {
+            max_rate: rate,
+            inner: std::sync::Mutex::new((rate, tokio::time::Instant::now())),
+        }
+    }
+
+    /// Waits for this request's turn.
+    pub async fn acquire(&self) {
+        let slot = {
+            let mut inner = self.inner.lock().expect("limiter lock");
+            let now = tokio::time::Instant::now();
+            let slot = inner.1.max(now);
+            inner.1 = slot + Duration::from_secs_f64(1.0 / inner.0);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.inner.lock().expect("limiter lock").0
+    }
+
+    fn answered(&self, status: u16) {
+        let mut inner = self.inner.lock().expect("limiter lock");
+        inner.0 = if status == 429 {
+            (inner.0 / 2.0).max(self.max_rate / 16.0)
+        } else {
+            (inner.0 * 1.05).min(self.max_rate)
+        };
+    }
 }
 
 /// One `--resolve HOST:PORT:ADDR`.
@@ -246,6 +291,9 @@ impl Egress {
         };
         let (origin, host, port, tls) = self.check_origin(req.uri()).map_err(refused)?;
         let addrs = self.resolve(&host, port).await.map_err(refused)?;
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire().await;
+        }
         let timeout = options
             .and_then(|o| o.connect_timeout)
             .map_or(self.timeout, |t| t.min(self.timeout));
@@ -274,7 +322,7 @@ impl Egress {
         };
         let _ = stream.set_nodelay(true);
 
-        let response = if tls {
+        let response: http::Response<WasiBody> = if tls {
             let name = rustls::pki_types::ServerName::try_from(host.clone())
                 .map_err(|e| Error::InternalError(Some(format!("TLS name {host}: {e}"))))?;
             let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
@@ -291,6 +339,9 @@ impl Egress {
             self.exchange(TokioIo::new(stream), req, deadline, &origin, false)
                 .await?
         };
+        if let Some(limiter) = &self.limiter {
+            limiter.answered(response.status().as_u16());
+        }
         Ok(response)
     }
 
@@ -598,7 +649,28 @@ mod tests {
             timeout: Duration::from_secs(1),
             max_response_bytes: 1 << 20,
             pinned: vec![],
+            limiter: None,
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_limiter_spaces_requests_and_backs_off_on_429() {
+        let limiter = RateLimiter::new(10.0);
+        let start = tokio::time::Instant::now();
+        for _ in 0..5 {
+            limiter.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(400));
+        limiter.answered(429);
+        assert_eq!(limiter.rate(), 5.0);
+        for _ in 0..10 {
+            limiter.answered(429);
+        }
+        assert_eq!(limiter.rate(), 10.0 / 16.0);
+        for _ in 0..200 {
+            limiter.answered(200);
+        }
+        assert_eq!(limiter.rate(), 10.0);
     }
 
     #[test]

@@ -74,6 +74,9 @@ enum Command {
         /// How long --follow waits between reads: 500ms, 30s, 5m, 1h.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         interval: std::time::Duration,
+        /// How many partitions (traverse values) run at once.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
     },
     /// Write NDJSON records from stdin (or --input) to the API.
     Write {
@@ -192,6 +195,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             state,
             follow,
             interval,
+            concurrency,
         } => match prepare(&config, &opts) {
             Err(f) => Err(f),
             Ok(prepared) => {
@@ -201,6 +205,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
                     state,
                     follow,
                     interval,
+                    concurrency,
                 };
                 read(&rt, &prepared, &opts, how).await
             }
@@ -241,6 +246,7 @@ struct ReadHow<'a> {
     state: Option<run::StateFile>,
     follow: bool,
     interval: std::time::Duration,
+    concurrency: usize,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -309,28 +315,81 @@ async fn read(
     };
     let mut total = run::ReadSummary::default();
     let outcome = loop {
-        let control = run::ReadControl {
-            state: checkpoint.clone(),
-            stop: Some(&stop),
+        let partitions = if how.concurrency > 1 {
+            run::partitions(rt, prepared, opts).await?
+        } else {
+            vec![]
         };
         let mut last = None;
-        let result = run::read(rt, prepared, opts, control, &mut out, &mut |batch, s| {
-            if let Some(file) = &how.state {
-                file.save(&batch.checkpoint)?;
-            }
-            last = Some(batch.checkpoint.clone());
-            if let Some(bar) = &progress {
-                bar.set_message(format!(
-                    "{} records, {} requests, {}",
-                    total.records + s.records,
-                    total.requests + s.requests,
-                    run::elapsed(started)
+        let result = if partitions.is_empty() {
+            if checkpoint
+                .as_deref()
+                .is_some_and(|c| c.starts_with("{\"partitions\""))
+            {
+                return Err(Failure::Run(
+                    "the state file holds a partitioned read: run it with the same --concurrency"
+                        .into(),
                 ));
-                bar.tick();
             }
-            Ok(())
-        })
-        .await;
+            let control = run::ReadControl {
+                state: checkpoint.clone(),
+                stop: Some(&stop),
+            };
+            run::read(rt, prepared, opts, control, &mut out, &mut |batch, s| {
+                if let Some(file) = &how.state {
+                    file.save(&batch.checkpoint)?;
+                }
+                last = Some(batch.checkpoint.clone());
+                if let Some(bar) = &progress {
+                    bar.set_message(format!(
+                        "{} records, {} requests, {}",
+                        total.records + s.records,
+                        total.requests + s.requests,
+                        run::elapsed(started)
+                    ));
+                    bar.tick();
+                }
+                Ok(())
+            })
+            .await
+        } else {
+            let states: run::PartitionStates = match checkpoint.as_deref() {
+                None => run::PartitionStates::default(),
+                Some(text) => serde_json::from_str(text).map_err(|_| {
+                    Failure::Run("the state file holds a read that was not partitioned: run it without --concurrency".into())
+                })?,
+            };
+            let states = std::sync::Mutex::new(states);
+            let shared = std::sync::Arc::new(std::sync::Mutex::new(std::mem::replace(
+                &mut out,
+                Box::new(std::io::sink()),
+            )));
+            let save = |s: &run::PartitionStates| match &how.state {
+                Some(file) => file.save(&serde_json::to_string(s).expect("states are JSON")),
+                None => Ok(()),
+            };
+            let result = run::read_partitioned(
+                rt,
+                prepared,
+                opts,
+                partitions,
+                &states,
+                how.concurrency,
+                Some(&stop),
+                shared.clone(),
+                &save,
+            )
+            .await;
+            out = std::sync::Arc::try_unwrap(shared)
+                .map_err(|_| Failure::Run("the output is still in use".into()))?
+                .into_inner()
+                .expect("output lock");
+            last = Some(
+                serde_json::to_string(&states.into_inner().expect("state lock"))
+                    .expect("states are JSON"),
+            );
+            result
+        };
         let (s, outcome) = match result {
             Ok(s) => (s, Ok(())),
             Err((f, s)) => (s, Err(f)),
@@ -446,6 +505,7 @@ async fn demo_read(rt: &Runtime) -> Result<(), Failure> {
         state: None,
         follow: false,
         interval: std::time::Duration::ZERO,
+        concurrency: 1,
     };
     read(rt, &prepared, &opts, how).await
 }

@@ -51,6 +51,8 @@ impl std::error::Error for Failure {}
 pub struct Prepared {
     pub json: String,
     pub masker: Masker,
+    /// The run's `source.rate_limit`, shared by every instance it starts.
+    limiter: std::sync::OnceLock<std::sync::Arc<egress::RateLimiter>>,
 }
 
 pub fn prepare(mut config: Value, secrets: &SecretPolicy) -> Result<Prepared, Failure> {
@@ -59,6 +61,7 @@ pub fn prepare(mut config: Value, secrets: &SecretPolicy) -> Result<Prepared, Fa
     Ok(Prepared {
         json: config.to_string(),
         masker,
+        limiter: std::sync::OnceLock::new(),
     })
 }
 
@@ -83,6 +86,7 @@ async fn closed(rt: &Runtime, opts: &Options) -> Result<Instance, Failure> {
         timeout: Duration::from_secs(1),
         max_response_bytes: 0,
         pinned: vec![],
+        limiter: None,
     };
     rt.instance(closed, &opts.limits)
         .await
@@ -115,8 +119,14 @@ pub async fn sandboxed(
     };
     let tls = egress::tls_config(ca_file.as_deref(), plan.insecure_skip_verify)
         .map_err(|e| Failure::Config(vec![config.masker.mask(&format!("{e:#}"))]))?;
-    *instance.egress_mut() =
-        egress_for(&plan, opts.allow_private, &opts.resolve, tls, &opts.limits);
+    let mut egress = egress_for(&plan, opts.allow_private, &opts.resolve, tls, &opts.limits);
+    egress.limiter = plan.rate_limit.map(|rate| {
+        let limiter = config
+            .limiter
+            .get_or_init(|| std::sync::Arc::new(egress::RateLimiter::new(rate)));
+        limiter.clone()
+    });
+    *instance.egress_mut() = egress;
     Ok(instance)
 }
 
@@ -265,4 +275,118 @@ pub async fn schema(rt: &Runtime) -> Result<String, Failure> {
         .schema()
         .await
         .map_err(|e| Failure::Run(e.to_string()))
+}
+
+/// The initial checkpoints of a read's partitions (empty: one partition).
+pub async fn partitions(
+    rt: &Runtime,
+    config: &Prepared,
+    opts: &Options,
+) -> Result<Vec<String>, Failure> {
+    let mut instance = sandboxed(rt, config, opts).await?;
+    instance
+        .partitions(&config.json, opts.env.as_deref())
+        .await
+        .map_err(|e| fail(&config.masker, e))
+}
+
+/// Writes each batch whole to a shared output: lines of concurrent
+/// partitions never interleave within a batch.
+pub struct SharedOut {
+    out: std::sync::Arc<std::sync::Mutex<Box<dyn Write + Send>>>,
+    pending: Vec<u8>,
+}
+
+impl SharedOut {
+    pub fn new(out: std::sync::Arc<std::sync::Mutex<Box<dyn Write + Send>>>) -> SharedOut {
+        SharedOut {
+            out,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let mut out = self.out.lock().expect("output lock");
+        out.write_all(&self.pending)?;
+        out.flush()?;
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+/// The state of a partitioned read: each partition's checkpoint, by its
+/// initial checkpoint.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct PartitionStates {
+    pub partitions: std::collections::BTreeMap<String, String>,
+}
+
+/// Reads every partition, up to `concurrency` at once, each from its saved
+/// checkpoint in `states` (or its start); `save` sees the states after
+/// each batch is out. Each partition's batches stay in order.
+#[allow(clippy::too_many_arguments)]
+pub async fn read_partitioned(
+    rt: &Runtime,
+    config: &Prepared,
+    opts: &Options,
+    partitions: Vec<String>,
+    states: &std::sync::Mutex<PartitionStates>,
+    concurrency: usize,
+    stop: Option<&std::sync::atomic::AtomicBool>,
+    out: std::sync::Arc<std::sync::Mutex<Box<dyn Write + Send>>>,
+    save: &(dyn Fn(&PartitionStates) -> Result<(), Failure> + Sync),
+) -> Result<ReadSummary, (Failure, ReadSummary)> {
+    use futures::StreamExt;
+    let runs = futures::stream::iter(partitions)
+        .map(|partition| {
+            let out = out.clone();
+            async move {
+                let state = states
+                    .lock()
+                    .expect("state lock")
+                    .partitions
+                    .get(&partition)
+                    .cloned()
+                    .unwrap_or_else(|| partition.clone());
+                let mut writer = SharedOut::new(out);
+                let control = ReadControl {
+                    state: Some(state),
+                    stop,
+                };
+                read(rt, config, opts, control, &mut writer, &mut |batch, _| {
+                    let mut states = states.lock().expect("state lock");
+                    states
+                        .partitions
+                        .insert(partition.clone(), batch.checkpoint.clone());
+                    save(&states)
+                })
+                .await
+            }
+        })
+        .buffer_unordered(concurrency.max(1));
+    let results: Vec<_> = runs.collect().await;
+    let mut total = ReadSummary::default();
+    let mut failure = None;
+    for r in results {
+        let s = match r {
+            Ok(s) => s,
+            Err((f, s)) => {
+                failure.get_or_insert(f);
+                s
+            }
+        };
+        total.records += s.records;
+        total.requests += s.requests;
+        total.batches += s.batches;
+    }
+    match failure {
+        None => Ok(total),
+        Some(f) => Err((f, total)),
+    }
 }

@@ -354,6 +354,18 @@ impl Instance {
             .map_err(RunError::Guest)
     }
 
+    pub async fn partitions(
+        &mut self,
+        config: &str,
+        env: Option<&str>,
+    ) -> Result<Vec<String>, RunError> {
+        self.bindings
+            .apiconn_connector_admin()
+            .call_partitions(fresh(&mut self.store), config, env)
+            .await?
+            .map_err(RunError::Guest)
+    }
+
     pub async fn check(&mut self, config: &str, env: Option<&str>) -> Result<String, RunError> {
         self.bindings
             .apiconn_connector_admin()
@@ -468,5 +480,6 @@ pub fn egress_for(
         timeout: Duration::from_millis(u64::from(plan.timeout_ms.max(1))),
         max_response_bytes: limits.max_response_bytes,
         pinned: pinned.to_vec(),
+        limiter: None,
     }
 }

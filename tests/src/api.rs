@@ -75,7 +75,10 @@ impl TestApi {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let seen2 = seen.clone();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
+            // Several workers: a handler that blocks (to play a slow API)
+            // holds up only its own request.
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(8)
                 .enable_all()
                 .build()
                 .unwrap();

@@ -94,7 +94,7 @@ fn kill_9_five_times_then_finish_loses_nothing() {
     let state = dir.path().join("state.json");
     let config = config_file(
         &json!({"source": {"name": "js", "url": server.url()},
-                "read": {"path": "/items", "params": {"_limit": PAGE}, "paginate": {"type": "page", "param": "_page"}}})
+                "read": {"path": "/items", "params": {"_limit": PAGE, "_delay": 40}, "paginate": {"type": "page", "param": "_page"}}})
         .to_string(),
         "json",
     );
@@ -105,6 +105,7 @@ fn kill_9_five_times_then_finish_loses_nothing() {
         "--state",
         state.to_str().unwrap(),
     ];
+    // json-server waits 40 ms per page, so the read outlasts five kills.
     // A fixed seed: the same kill points every run.
     let mut seed: u64 = 0x05ee_d0fa_91c0;
     let mut next = || {
@@ -121,7 +122,7 @@ fn kill_9_five_times_then_finish_loses_nothing() {
         let first = engine
             .lines
             .recv_timeout(Duration::from_secs(30))
-            .expect("records arrive");
+            .expect("records arrive (the read must not finish before the fifth kill)");
         all.push(first.1);
         std::thread::sleep(Duration::from_millis(next()));
         engine.signal(libc::SIGKILL);
