@@ -375,6 +375,7 @@ impl admin::Guest for Component {
             insecure_skip_verify: config.source.tls.insecure_skip_verify,
             ca_file: config.source.tls.ca_file,
             rate_limit: config.source.rate_limit,
+            name: config.source.name,
         })
     }
 

@@ -159,3 +159,64 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Nested objects of scalars with keys that cannot collide once joined.
+    fn record() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z ]{0,8}".prop_map(Value::from),
+        ];
+        let tree = leaf.prop_recursive(4, 32, 5, |inner| {
+            prop::collection::btree_map("[a-z]{1,4}", inner, 1..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect()))
+        });
+        prop::collection::btree_map("[a-z]{1,4}", tree, 0..6)
+            .prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
+
+    /// Every scalar leaf with its path.
+    fn leaves(v: &Value, path: &str, out: &mut Vec<(String, Value)>) {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, inner) in m {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}/{k}")
+                    };
+                    leaves(inner, &p, out);
+                }
+            }
+            // An empty nested object is `null`; an empty record has no fields.
+            Value::Object(_) if path.is_empty() => {}
+            Value::Object(_) => out.push((path.to_string(), Value::Null)),
+            other => out.push((path.to_string(), other.clone())),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_scalar_leaf_appears_once_under_its_path(rec in record()) {
+            let (flat, dropped) = flatten(&rec, "/", ArrayPolicy::Error).unwrap();
+            prop_assert_eq!(dropped, 0);
+            let mut expected = Vec::new();
+            leaves(&rec, "", &mut expected);
+            let got: Vec<(String, Value)> = flat.into_iter().collect();
+            prop_assert_eq!(got, expected);
+        }
+
+        #[test]
+        fn flattening_is_stable(rec in record()) {
+            let (once, _) = flatten(&rec, ".", ArrayPolicy::Json).unwrap();
+            let (twice, _) = flatten(&Value::Object(once.clone()), ".", ArrayPolicy::Json).unwrap();
+            prop_assert_eq!(once, twice);
+        }
+    }
+}

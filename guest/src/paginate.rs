@@ -449,3 +449,52 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    proptest! {
+        /// Offsets by any page size visit every record of any total exactly
+        /// once and stop at the first empty page.
+        #[test]
+        fn offsets_cover_every_record_once(total in 0u64..5000, step in 1i64..700, start in 0i64..3) {
+            let plan = Plan::new(Some(&serde_json::from_value(json!({"type": "offset", "param": "o", "step": step, "start": start})).unwrap())).unwrap();
+            let url = url::Url::parse("http://h/").unwrap();
+            let empty = json!([]);
+            let mut pos = plan.first();
+            let mut seen = Vec::new();
+            let mut requests = 0;
+            loop {
+                let Position::Number(offset) = pos else { panic!("{pos:?}") };
+                prop_assert_eq!(offset, start + requests * step, "the n-th request carries start + n * step");
+                let records: Vec<u64> = (offset.max(0) as u64..total).take(step as usize).collect();
+                requests += 1;
+                let page = Page { facts: Facts { response: &empty, request: &|_| None, requests: requests as u64, records: records.len() as u64 }, url: &url, link_header: None };
+                seen.extend(records);
+                match plan.advance(&pos, &page).unwrap() {
+                    Some(next) => pos = next,
+                    None => break,
+                }
+            }
+            let expected: Vec<u64> = (start as u64..total).collect();
+            prop_assert_eq!(seen, expected);
+        }
+
+        /// Page numbers count from `start` by `step`.
+        #[test]
+        fn page_numbers_are_start_plus_n_steps(start in -5i64..5, step in 1i64..4, n in 0usize..50) {
+            let plan = Plan::new(Some(&serde_json::from_value(json!({"type": "page", "param": "p", "start": start, "step": step})).unwrap())).unwrap();
+            let url = url::Url::parse("http://h/").unwrap();
+            let empty = json!([]);
+            let mut pos = plan.first();
+            for _ in 0..n {
+                let page = Page { facts: Facts { response: &empty, request: &|_| None, requests: 1, records: 1 }, url: &url, link_header: None };
+                pos = plan.advance(&pos, &page).unwrap().unwrap();
+            }
+            prop_assert_eq!(pos, Position::Number(start + n as i64 * step));
+        }
+    }
+}

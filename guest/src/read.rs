@@ -329,20 +329,9 @@ impl Core {
         resp: &HttpResponse,
         tries: u32,
     ) -> Result<Batch, Error> {
-        let doc = parse_json(req, resp)?;
+        let (doc, hash) = self.accept(req, resp).map_err(Unusable::into_error)?;
         let (mut batch, page_records) = self.emit(&doc)?;
         self.state.loop_requests += 1;
-
-        // Safety rail: a non-empty page identical to the one before.
-        let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&resp.body, &mut hasher);
-        let hash = std::hash::Hasher::finish(&hasher);
-        if page_records > 0 && self.last_page == Some(hash) {
-            return Err(Error::Response(format!(
-                "{} returned the same page as the request before it: stopping instead of looping",
-                req.describe()
-            )));
-        }
         self.last_page = (page_records > 0).then_some(hash);
 
         let (params, body) = {
@@ -402,6 +391,24 @@ impl Core {
         batch.checkpoint = serde_json::to_string(&self.state).expect("checkpoint is JSON");
         batch.requests = tries;
         Ok(batch)
+    }
+
+    /// Checks a 2xx response before it changes anything: a body that is not
+    /// JSON, or a non-empty page identical to the page before, is
+    /// [`Unusable`] (the driver asks again while retries last).
+    pub fn accept(&self, req: &HttpRequest, resp: &HttpResponse) -> Result<(Value, u64), Unusable> {
+        let doc = parse_json(req, resp).map_err(Unusable::NotJson)?;
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&resp.body, &mut hasher);
+        let hash = std::hash::Hasher::finish(&hasher);
+        let records = flatten::extract(&doc, &self.records_path).len();
+        if records > 0 && self.last_page == Some(hash) {
+            return Err(Unusable::SamePage(Error::Response(format!(
+                "{} returned the same page as the request before it: stopping instead of looping",
+                req.describe()
+            ))));
+        }
+        Ok((doc, hash))
     }
 
     /// The inner loop ended: on to the next traverse value, or done.
@@ -555,6 +562,21 @@ pub fn partitions(
         .collect())
 }
 
+/// A 2xx answer that cannot be used as it is.
+#[derive(Debug)]
+pub enum Unusable {
+    NotJson(Error),
+    SamePage(Error),
+}
+
+impl Unusable {
+    pub fn into_error(self) -> Error {
+        match self {
+            Unusable::NotJson(e) | Unusable::SamePage(e) => e,
+        }
+    }
+}
+
 /// Drives a reader one batch further through `transport`.
 pub fn next_batch(
     reader: &mut Reader,
@@ -577,16 +599,48 @@ pub fn next_batch(
             }
             Next::Data => {
                 let Reader { core, auth } = reader;
-                let (req, resp) = auth::send(
-                    transport,
-                    env,
-                    policy,
-                    &mut tries,
-                    auth,
-                    core.signature(),
-                    &mut |env| core.build_request(env),
-                )?;
-                return core.handle_response(&req, &resp, tries).map(Some);
+                // A body that is not JSON or a repeated page may be a passing
+                // fault (a proxy's error page, a cache): ask again while the
+                // retries last.
+                let mut attempt = 0;
+                loop {
+                    let (req, resp) = auth::send(
+                        transport,
+                        env,
+                        policy,
+                        &mut tries,
+                        auth,
+                        core.signature(),
+                        &mut |env| core.build_request(env),
+                    )?;
+                    match core.accept(&req, &resp) {
+                        Ok(_) => return core.handle_response(&req, &resp, tries).map(Some),
+                        Err(unusable) if attempt < policy.retries => {
+                            let mut jitter = [0u8; 1];
+                            env.fill_random(&mut jitter);
+                            transport.sleep(crate::retry::backoff(
+                                attempt,
+                                f64::from(jitter[0]) / 256.0,
+                            ));
+                            attempt += 1;
+                            let _ = unusable;
+                        }
+                        Err(unusable) => {
+                            let e = unusable.into_error();
+                            return Err(if attempt == 0 {
+                                e
+                            } else {
+                                match e {
+                                    Error::Response(m) => Error::Response(format!(
+                                        "{m} (after {} tries)",
+                                        attempt + 1
+                                    )),
+                                    other => other,
+                                }
+                            });
+                        }
+                    }
+                }
             }
         }
     }
@@ -727,8 +781,22 @@ mod tests {
     }
 
     #[test]
+    fn a_passing_bad_body_is_asked_again() {
+        let mut r = reader(r#"{"source":{"name":"a","url":"http://h","retries":2},"read":{}}"#);
+        let mut s = Script::default()
+            .respond(200, "<html>proxy error</html>")
+            .respond(200, r#"{"truncated":"#)
+            .respond(200, r#"[{"id":1}]"#);
+        let batches = read_all(&mut r, &mut s).unwrap();
+        assert_eq!(batches[0].records, b"{\"id\":1}\n");
+        assert_eq!(batches[0].requests, 3);
+        assert_eq!(s.slept.len(), 2);
+    }
+
+    #[test]
     fn a_body_that_is_not_json_is_a_clear_error() {
-        let mut r = reader(r#"{"source":{"name":"a","url":"http://h"},"read":{"path":"x"}}"#);
+        let mut r =
+            reader(r#"{"source":{"name":"a","url":"http://h","retries":0},"read":{"path":"x"}}"#);
         let err = read_all(
             &mut r,
             &mut Script::default().respond(200, "<html>oops</html>"),

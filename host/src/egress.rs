@@ -46,6 +46,10 @@ pub struct Egress {
     pub pinned: Vec<Pinned>,
     /// `source.rate_limit`, shared by every instance of one run.
     pub limiter: Option<Arc<RateLimiter>>,
+    /// Requests sent so far by this instance.
+    pub sent: Arc<std::sync::atomic::AtomicU64>,
+    /// The connector's name, for messages.
+    pub name: String,
 }
 
 /// Requests per second for one run, shared by its partitions: requests are
@@ -294,6 +298,7 @@ impl Egress {
         if let Some(limiter) = &self.limiter {
             limiter.acquire().await;
         }
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let timeout = options
             .and_then(|o| o.connect_timeout)
             .map_or(self.timeout, |t| t.min(self.timeout));
@@ -650,6 +655,8 @@ mod tests {
             max_response_bytes: 1 << 20,
             pinned: vec![],
             limiter: None,
+            sent: Default::default(),
+            name: String::new(),
         }
     }
 

@@ -87,6 +87,8 @@ async fn closed(rt: &Runtime, opts: &Options) -> Result<Instance, Failure> {
         max_response_bytes: 0,
         pinned: vec![],
         limiter: None,
+        sent: Default::default(),
+        name: String::new(),
     };
     rt.instance(closed, &opts.limits)
         .await

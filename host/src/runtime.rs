@@ -259,7 +259,7 @@ impl std::fmt::Display for RunError {
                         "limit reached: the connector needed more memory than --max-memory allows"
                     )
                 } else {
-                    write!(f, "internal error: the connector stopped ({cause})")
+                    write!(f, "internal error in {e}: the connector stopped ({cause})")
                 }
             }
         }
@@ -334,23 +334,36 @@ impl Instance {
         &mut self.store.data_mut().egress
     }
 
+    /// A trap, with the connector's name and the requests it had made.
+    fn trapped(&self, e: wasmtime::Error) -> RunError {
+        let egress = &self.store.data().egress;
+        let name = if egress.name.is_empty() {
+            "the connector".to_string()
+        } else {
+            format!("connector `{}`", egress.name)
+        };
+        let sent = egress.sent.load(std::sync::atomic::Ordering::Relaxed);
+        RunError::Trap(anyhow::Error::from(e).context(format!("{name} after {sent} requests")))
+    }
+
     pub async fn validate(
         &mut self,
         config: &str,
         env: Option<&str>,
     ) -> Result<Vec<Problem>, RunError> {
-        Ok(self
-            .bindings
+        self.bindings
             .apiconn_connector_admin()
             .call_validate(fresh(&mut self.store), config, env)
-            .await?)
+            .await
+            .map_err(|e| self.trapped(e))
     }
 
     pub async fn plan(&mut self, config: &str, env: Option<&str>) -> Result<SandboxPlan, RunError> {
         self.bindings
             .apiconn_connector_admin()
             .call_plan(fresh(&mut self.store), config, env)
-            .await?
+            .await
+            .map_err(|e| self.trapped(e))?
             .map_err(RunError::Guest)
     }
 
@@ -362,7 +375,8 @@ impl Instance {
         self.bindings
             .apiconn_connector_admin()
             .call_partitions(fresh(&mut self.store), config, env)
-            .await?
+            .await
+            .map_err(|e| self.trapped(e))?
             .map_err(RunError::Guest)
     }
 
@@ -370,16 +384,17 @@ impl Instance {
         self.bindings
             .apiconn_connector_admin()
             .call_check(fresh(&mut self.store), config, env)
-            .await?
+            .await
+            .map_err(|e| self.trapped(e))?
             .map_err(RunError::Guest)
     }
 
     pub async fn schema(&mut self) -> Result<String, RunError> {
-        Ok(self
-            .bindings
+        self.bindings
             .apiconn_connector_admin()
             .call_config_schema(fresh(&mut self.store))
-            .await?)
+            .await
+            .map_err(|e| self.trapped(e))
     }
 
     pub async fn open_reader(
@@ -392,7 +407,8 @@ impl Instance {
             .apiconn_connector_source()
             .reader()
             .call_open(fresh(&mut self.store), config, env, state)
-            .await?
+            .await
+            .map_err(|e| self.trapped(e))?
             .map_err(RunError::Guest)
     }
 
@@ -401,7 +417,8 @@ impl Instance {
             .apiconn_connector_source()
             .reader()
             .call_next_batch(fresh(&mut self.store), reader)
-            .await?
+            .await
+            .map_err(|e| self.trapped(e))?
             .map_err(RunError::Guest)
     }
 }
@@ -416,7 +433,8 @@ impl Instance {
             .apiconn_connector_sink()
             .writer()
             .call_open(fresh(&mut self.store), config, env)
-            .await?
+            .await
+            .map_err(|e| self.trapped(e))?
             .map_err(RunError::Guest)
     }
 
@@ -426,12 +444,12 @@ impl Instance {
         records: &[u8],
         first_line: u64,
     ) -> Result<Vec<Rejection>, RunError> {
-        Ok(self
-            .bindings
+        self.bindings
             .apiconn_connector_sink()
             .writer()
             .call_check(fresh(&mut self.store), writer, records, first_line)
-            .await?)
+            .await
+            .map_err(|e| self.trapped(e))
     }
 
     pub async fn write_records(
@@ -441,8 +459,7 @@ impl Instance {
         first_line: u64,
         keep_going: bool,
     ) -> Result<Report, RunError> {
-        Ok(self
-            .bindings
+        self.bindings
             .apiconn_connector_sink()
             .writer()
             .call_write(
@@ -452,16 +469,17 @@ impl Instance {
                 first_line,
                 keep_going,
             )
-            .await?)
+            .await
+            .map_err(|e| self.trapped(e))
     }
 
     pub async fn finish_writer(&mut self, writer: ResourceAny) -> Result<Report, RunError> {
-        Ok(self
-            .bindings
+        self.bindings
             .apiconn_connector_sink()
             .writer()
             .call_finish(fresh(&mut self.store), writer)
-            .await?)
+            .await
+            .map_err(|e| self.trapped(e))
     }
 }
 
@@ -481,5 +499,7 @@ pub fn egress_for(
         max_response_bytes: limits.max_response_bytes,
         pinned: pinned.to_vec(),
         limiter: None,
+        sent: Default::default(),
+        name: plan.name.clone(),
     }
 }

@@ -3,5 +3,6 @@
 
 pub mod api;
 pub mod bin;
+pub mod faults;
 pub mod flat;
 pub mod peers;

@@ -355,6 +355,17 @@ mod limits {
             "stopped promptly: {:?}",
             started.elapsed()
         );
+        // A panic in the component is an internal error that names the
+        // connector and how far it got, not a crash of the host.
+        let err = read(&rogue, json!("panic"), &opts(small.clone()))
+            .await
+            .unwrap_err();
+        assert!(
+            err.starts_with(
+                "internal error in connector `fixture` after 0 requests: the connector stopped ("
+            ),
+            "{err}"
+        );
         // The same process runs a well-behaved connector next.
         let api = TestApi::start(|_| Reply::json(200, &json!([{"id": 7}])));
         let good = Runtime::new().unwrap();
