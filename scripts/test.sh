@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what it needs first
-# (the wasm target, the npm and PyPI peers pinned under tests/), then runs
-# every unit and end-to-end test against real servers on 127.0.0.1.
+# (the wasm target, the npm and PyPI peers pinned under tests/, cargo-fuzz),
+# then runs every unit and end-to-end test against real servers on
+# 127.0.0.1, and each fuzz target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
@@ -21,3 +22,6 @@ for req in tests/python/*.txt; do
 done
 
 cargo test --workspace --locked "$@"
+
+# The fuzz targets, briefly, so they cannot rot (scripts/fuzz.sh 600 for long runs).
+scripts/fuzz.sh

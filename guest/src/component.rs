@@ -61,7 +61,12 @@ impl wasip2::exports::cli::run::Guest for Component {
             "validate" => {
                 let problems = <Component as admin::Guest>::validate(config, env);
                 for p in &problems {
-                    let _ = writeln!(std::io::stderr(), "{}: {}", p.path, p.message);
+                    let line = if p.path.is_empty() {
+                        p.message.clone()
+                    } else {
+                        format!("{}: {}", p.path, p.message)
+                    };
+                    let _ = writeln!(std::io::stderr(), "{line}");
                 }
                 if problems.is_empty() { Ok(()) } else { Err(()) }
             }
