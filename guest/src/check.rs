@@ -1,7 +1,6 @@
 //! Test connection (`apiconn check`): one data request, shown as Dataphin's
 //! "Test Connection" shows it, with credentials masked.
 
-use crate::auth;
 use crate::config::Config;
 use crate::error::Error;
 use crate::exchange::Transport;
@@ -32,16 +31,7 @@ pub fn check(
     let (core, auth) = reader.parts();
     core.count_request()?;
     let mut tries = 0;
-    let policy = core.policy();
-    let result = auth::send(
-        transport,
-        env,
-        policy,
-        &mut tries,
-        auth,
-        core.signature(),
-        &mut |env| core.build_request(env),
-    );
+    let result = core.send(auth, transport, env, &mut tries);
     let token = auth.last_exchange.as_ref().map(
         |t| json!({"request": t.request, "response": {"status": t.status, "body": t.response}}),
     );

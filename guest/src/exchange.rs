@@ -163,9 +163,7 @@ pub fn send(
                 Err(e) => Error::Transport(format!("{}{tried}: {}", req.describe(), e.message)),
             });
         }
-        let mut jitter = [0u8; 1];
-        env.fill_random(&mut jitter);
-        let wait = wait.unwrap_or_else(|| retry::backoff(attempt, f64::from(jitter[0]) / 256.0));
+        let wait = wait.unwrap_or_else(|| retry::jittered_backoff(attempt, env));
         transport.sleep(wait);
         attempt += 1;
     }

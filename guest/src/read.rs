@@ -310,6 +310,25 @@ impl Core {
         self.read.signature.as_ref()
     }
 
+    /// Sends the next data request, authenticated and signed, with retries.
+    pub fn send(
+        &self,
+        auth: &mut Authenticator,
+        transport: &mut dyn Transport,
+        env: &mut dyn Env,
+        tries: &mut u32,
+    ) -> Result<(HttpRequest, HttpResponse), Error> {
+        auth::send(
+            transport,
+            env,
+            self.policy(),
+            tries,
+            auth,
+            self.signature(),
+            &mut |env| self.build_request(env),
+        )
+    }
+
     /// Checks the cap before a new logical request.
     pub fn count_request(&mut self) -> Result<(), Error> {
         if self.requests >= self.read.max_requests {
@@ -604,24 +623,11 @@ pub fn next_batch(
                 // retries last.
                 let mut attempt = 0;
                 loop {
-                    let (req, resp) = auth::send(
-                        transport,
-                        env,
-                        policy,
-                        &mut tries,
-                        auth,
-                        core.signature(),
-                        &mut |env| core.build_request(env),
-                    )?;
+                    let (req, resp) = core.send(auth, transport, env, &mut tries)?;
                     match core.accept(&req, &resp) {
                         Ok(_) => return core.handle_response(&req, &resp, tries).map(Some),
                         Err(unusable) if attempt < policy.retries => {
-                            let mut jitter = [0u8; 1];
-                            env.fill_random(&mut jitter);
-                            transport.sleep(crate::retry::backoff(
-                                attempt,
-                                f64::from(jitter[0]) / 256.0,
-                            ));
+                            transport.sleep(crate::retry::jittered_backoff(attempt, env));
                             attempt += 1;
                             let _ = unusable;
                         }

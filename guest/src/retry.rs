@@ -24,6 +24,13 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     capped.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
 }
 
+/// [`backoff`] with jitter from `env`'s random source.
+pub fn jittered_backoff(attempt: u32, env: &mut dyn crate::request::Env) -> Duration {
+    let mut jitter = [0u8; 1];
+    env.fill_random(&mut jitter);
+    backoff(attempt, f64::from(jitter[0]) / 256.0)
+}
+
 /// The server's `Retry-After`, if it gave a usable one.
 pub fn retry_after(resp: &HttpResponse, now_ms: i64) -> Option<Duration> {
     let value = resp.header("retry-after")?.trim();
