@@ -16,7 +16,7 @@ use std::time::Instant;
 #[derive(Parser)]
 #[command(
     name = "apiconn",
-    about = "Read records from HTTP/JSON APIs, sandboxed in WebAssembly",
+    about = "Read and write records of HTTP/JSON APIs, sandboxed in WebAssembly",
     disable_version_flag = true
 )]
 struct Cli {
@@ -62,8 +62,10 @@ struct Global {
 enum Command {
     /// Read records to stdout (or --output) as NDJSON.
     Read {
+        /// The connector config: .json, .yaml/.yml or .toml.
         config: PathBuf,
-        #[arg(long, short)]
+        /// Write the records to FILE instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
         /// Resume from and save checkpoints here (replaced atomically after each batch is out).
         #[arg(long, value_name = "FILE")]
@@ -80,8 +82,10 @@ enum Command {
     },
     /// Write NDJSON records from stdin (or --input) to the API.
     Write {
+        /// The connector config: .json, .yaml/.yml or .toml.
         config: PathBuf,
-        #[arg(long, short)]
+        /// Read the records from FILE instead of stdin.
+        #[arg(long, short, value_name = "FILE")]
         input: Option<PathBuf>,
         /// Where rejected and finally-failed records go, one JSON line each with the reason.
         #[arg(long)]
@@ -91,9 +95,15 @@ enum Command {
         report: Option<PathBuf>,
     },
     /// List every config error, each with its JSON path.
-    Validate { config: PathBuf },
+    Validate {
+        /// The connector config: .json, .yaml/.yml or .toml.
+        config: PathBuf,
+    },
     /// Test the connection: one data request, shown with secrets masked.
-    Check { config: PathBuf },
+    Check {
+        /// The connector config: .json, .yaml/.yml or .toml.
+        config: PathBuf,
+    },
     /// Print the JSON Schema of the config.
     Schema,
     /// Start the bundled demo API and read it with examples/demo.json.
