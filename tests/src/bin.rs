@@ -19,10 +19,12 @@ pub fn apiconn() -> &'static Path {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(root())
-            .args(["build", "--quiet", "-p", "apiconn"])
+            // The whole workspace, so features unify as in `cargo test
+            // --workspace` and nothing is built twice.
+            .args(["build", "--quiet", "--workspace", "--bins"])
             .status()
-            .expect("running cargo build -p apiconn");
-        assert!(status.success(), "cargo build -p apiconn failed");
+            .expect("running cargo build --workspace --bins");
+        assert!(status.success(), "cargo build --workspace --bins failed");
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| root().join("target"));
