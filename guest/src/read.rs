@@ -348,7 +348,19 @@ impl Core {
         resp: &HttpResponse,
         tries: u32,
     ) -> Result<Batch, Error> {
-        let (doc, hash) = self.accept(req, resp).map_err(Unusable::into_error)?;
+        let accepted = self.accept(req, resp).map_err(Unusable::into_error)?;
+        self.take(req, resp, accepted, tries)
+    }
+
+    /// [`Core::handle_response`] for a response that [`Core::accept`] has
+    /// already parsed and checked.
+    fn take(
+        &mut self,
+        req: &HttpRequest,
+        resp: &HttpResponse,
+        (doc, hash): (Value, u64),
+        tries: u32,
+    ) -> Result<Batch, Error> {
         let (mut batch, page_records) = self.emit(&doc)?;
         self.state.loop_requests += 1;
         self.last_page = (page_records > 0).then_some(hash);
@@ -625,7 +637,7 @@ pub fn next_batch(
                 loop {
                     let (req, resp) = core.send(auth, transport, env, &mut tries)?;
                     match core.accept(&req, &resp) {
-                        Ok(_) => return core.handle_response(&req, &resp, tries).map(Some),
+                        Ok(accepted) => return core.take(&req, &resp, accepted, tries).map(Some),
                         Err(unusable) if attempt < policy.retries => {
                             transport.sleep(crate::retry::jittered_backoff(attempt, env));
                             attempt += 1;
@@ -839,7 +851,7 @@ mod tests {
             ok(json!({"items": items, "pages": 3}))
         }
 
-        fn ids(batches: &[Batch]) -> Vec<i64> {
+        pub(super) fn ids(batches: &[Batch]) -> Vec<i64> {
             batches
                 .iter()
                 .flat_map(|b| {
@@ -1039,22 +1051,7 @@ mod tests {
                 .collect();
             crate::exchange::testing::ok(serde_json::json!({"items": items}))
         };
-        let ids = |batches: &[Batch]| -> Vec<i64> {
-            batches
-                .iter()
-                .flat_map(|b| {
-                    String::from_utf8(b.records.clone())
-                        .unwrap()
-                        .lines()
-                        .map(|l| {
-                            serde_json::from_str::<Value>(l).unwrap()["id"]
-                                .as_i64()
-                                .unwrap()
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        };
+        let ids = pagination::ids;
         let mut r = reader(config);
         let mut t = crate::exchange::testing::Responder::new(serve);
         let first = read_all(&mut r, &mut t).unwrap();

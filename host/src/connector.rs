@@ -43,7 +43,7 @@
 
 use crate::bindings::Report;
 use crate::run::{self, Failure, Options, Prepared};
-use crate::runtime::{Instance, RunError, Runtime};
+use crate::runtime::{Instance, Runtime};
 use futures::Stream;
 use std::sync::{Arc, OnceLock};
 use wasmtime::component::ResourceAny;
@@ -74,17 +74,6 @@ fn shared_runtime() -> Result<Arc<Runtime>, Failure> {
         Runtime::new().map_err(|e| Failure::Run(format!("loading the component: {e:#}")))?,
     );
     Ok(RUNTIME.get_or_init(|| rt).clone())
-}
-
-fn guest(config: &Prepared, e: RunError) -> Failure {
-    match e {
-        RunError::Guest(crate::bindings::GuestError::Config(ps)) => Failure::Config(
-            ps.iter()
-                .map(|p| config.masker.mask(&crate::runtime::problem_line(p)))
-                .collect(),
-        ),
-        other => Failure::Run(config.masker.mask(&other.to_string())),
-    }
 }
 
 impl Connector {
@@ -131,7 +120,7 @@ impl Connector {
                         .await;
                     match opened {
                         Ok(r) => (Box::new(instance), r),
-                        Err(e) => return Some((Err(guest(&self.config, e)), Step::Done)),
+                        Err(e) => return Some((Err(self.config.failure(e)), Step::Done)),
                     }
                 }
             };
@@ -145,7 +134,7 @@ impl Connector {
                     Some((Ok(batch), Step::Reading(instance, reader)))
                 }
                 Ok(None) => None,
-                Err(e) => Some((Err(guest(&self.config, e)), Step::Done)),
+                Err(e) => Some((Err(self.config.failure(e)), Step::Done)),
             }
         })
     }
@@ -156,7 +145,7 @@ impl Connector {
         let writer = instance
             .open_writer(&self.config.json, self.options.env.as_deref())
             .await
-            .map_err(|e| guest(&self.config, e))?;
+            .map_err(|e| self.config.failure(e))?;
         Ok(Sink {
             connector: self,
             instance,
@@ -186,7 +175,7 @@ impl Sink<'_> {
         self.instance
             .write_records(self.writer, ndjson, first, keep_going)
             .await
-            .map_err(|e| guest(&self.connector.config, e))
+            .map_err(|e| self.connector.config.failure(e))
     }
 
     /// Sends what is still buffered.
@@ -194,6 +183,6 @@ impl Sink<'_> {
         self.instance
             .finish_writer(self.writer)
             .await
-            .map_err(|e| guest(&self.connector.config, e))
+            .map_err(|e| self.connector.config.failure(e))
     }
 }

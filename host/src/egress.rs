@@ -303,12 +303,7 @@ impl Egress {
             .and_then(|o| o.connect_timeout)
             .map_or(self.timeout, |t| t.min(self.timeout));
         let deadline = tokio::time::Instant::now() + timeout;
-        let timed_out = || {
-            Error::InternalError(Some(format!(
-                "{origin}: no answer within {} ms (source.timeout_ms)",
-                timeout.as_millis()
-            )))
-        };
+        let timed_out = || no_answer(&origin, timeout);
 
         let mut last_error = None;
         let mut stream = None;
@@ -338,11 +333,23 @@ impl Egress {
                     Error::InternalError(Some(format!("TLS handshake with {origin}: {e}")))
                 })?;
             let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            self.exchange(TokioIo::new(tls_stream), req, deadline, &origin, h2)
-                .await?
+            self.exchange(
+                TokioIo::new(tls_stream),
+                req,
+                (deadline, timeout),
+                &origin,
+                h2,
+            )
+            .await?
         } else {
-            self.exchange(TokioIo::new(stream), req, deadline, &origin, false)
-                .await?
+            self.exchange(
+                TokioIo::new(stream),
+                req,
+                (deadline, timeout),
+                &origin,
+                false,
+            )
+            .await?
         };
         if let Some(limiter) = &self.limiter {
             limiter.answered(response.status().as_u16());
@@ -354,19 +361,14 @@ impl Egress {
         &self,
         io: IO,
         mut req: http::Request<WasiBody>,
-        deadline: tokio::time::Instant,
+        (deadline, timeout): (tokio::time::Instant, Duration),
         origin: &str,
         h2: bool,
     ) -> Result<http::Response<WasiBody>, Error>
     where
         IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
-        let timed_out = || {
-            Error::InternalError(Some(format!(
-                "{origin}: no answer within {} ms (source.timeout_ms)",
-                self.timeout.as_millis()
-            )))
-        };
+        let timed_out = || no_answer(origin, timeout);
         let resp = if h2 {
             // HTTP/2 (negotiated by ALPN) takes the absolute URI.
             let (mut sender, conn) = tokio::time::timeout_at(
@@ -423,6 +425,14 @@ impl Egress {
             .boxed_unsync()
         }))
     }
+}
+
+/// The error of a request that ran out of `timeout`.
+fn no_answer(origin: &str, timeout: Duration) -> Error {
+    Error::InternalError(Some(format!(
+        "{origin}: no answer within {} ms (source.timeout_ms)",
+        timeout.as_millis()
+    )))
 }
 
 fn too_large(limit: u64) -> Error {

@@ -65,15 +65,19 @@ pub fn prepare(mut config: Value, secrets: &SecretPolicy) -> Result<Prepared, Fa
     })
 }
 
-fn fail(masker: &Masker, e: RunError) -> Failure {
-    match e {
-        RunError::Guest(crate::bindings::GuestError::Config(problems)) => Failure::Config(
-            problems
-                .iter()
-                .map(|p| masker.mask(&problem_line(p)))
-                .collect(),
-        ),
-        other => Failure::Run(masker.mask(&other.to_string())),
+impl Prepared {
+    /// A run error as the user sees it: config problems one by one, with
+    /// every secret of this config masked.
+    pub(crate) fn failure(&self, e: RunError) -> Failure {
+        match e {
+            RunError::Guest(crate::bindings::GuestError::Config(problems)) => Failure::Config(
+                problems
+                    .iter()
+                    .map(|p| self.masker.mask(&problem_line(p)))
+                    .collect(),
+            ),
+            other => Failure::Run(self.masker.mask(&other.to_string())),
+        }
     }
 }
 
@@ -105,7 +109,7 @@ pub async fn sandboxed(
     let plan = instance
         .plan(&config.json, opts.env.as_deref())
         .await
-        .map_err(|e| fail(&config.masker, e))?;
+        .map_err(|e| config.failure(e))?;
     if plan.insecure_skip_verify {
         tracing::warn!("source.tls.insecure_skip_verify is set: TLS certificates are not verified");
     }
@@ -141,7 +145,7 @@ pub async fn validate(
     let problems: Vec<Problem> = instance
         .validate(&config.json, opts.env.as_deref())
         .await
-        .map_err(|e| fail(&config.masker, e))?;
+        .map_err(|e| config.failure(e))?;
     Ok(problems
         .iter()
         .map(|p| config.masker.mask(&problem_line(p)))
@@ -153,7 +157,7 @@ pub async fn check(rt: &Runtime, config: &Prepared, opts: &Options) -> Result<St
     let report = instance
         .check(&config.json, opts.env.as_deref())
         .await
-        .map_err(|e| fail(&config.masker, e))?;
+        .map_err(|e| config.failure(e))?;
     Ok(config.masker.mask(&report))
 }
 
@@ -192,12 +196,12 @@ pub async fn read(
     let reader = instance
         .open_reader(&config.json, opts.env.as_deref(), control.state.as_deref())
         .await
-        .map_err(|e| (fail(&config.masker, e), summary))?;
+        .map_err(|e| (config.failure(e), summary))?;
     loop {
         let batch = match instance.next_batch(reader).await {
             Ok(Some(b)) => b,
             Ok(None) => break,
-            Err(e) => return Err((fail(&config.masker, e), summary)),
+            Err(e) => return Err((config.failure(e), summary)),
         };
         out.write_all(&batch.records)
             .and_then(|_| out.flush())
@@ -289,7 +293,7 @@ pub async fn partitions(
     instance
         .partitions(&config.json, opts.env.as_deref())
         .await
-        .map_err(|e| fail(&config.masker, e))
+        .map_err(|e| config.failure(e))
 }
 
 /// Writes each batch whole to a shared output: lines of concurrent

@@ -8,9 +8,9 @@
 
 use crate::bindings::Rejection;
 use crate::run::{Failure, Options, Prepared, sandboxed};
-use crate::runtime::{RunError, Runtime};
+use crate::runtime::Runtime;
 use serde::Serialize;
-use std::io::{BufRead, BufReader, Read, Seek, Write};
+use std::io::{BufRead, BufReader, Seek, Write};
 use wasmtime::component::ResourceAny;
 
 /// How much NDJSON crosses into the component per call.
@@ -106,6 +106,24 @@ fn io_failure(what: &str, e: std::io::Error) -> Failure {
     Failure::Run(format!("{what}: {e}"))
 }
 
+/// The input again from its start: the file, or the spool of stdin.
+fn replay(
+    input: Option<&std::path::Path>,
+    spool: Option<&std::fs::File>,
+) -> Result<BufReader<std::fs::File>, Failure> {
+    let file = match (input, spool) {
+        (Some(path), _) => std::fs::File::open(path)
+            .map_err(|e| io_failure(&format!("reading {}", path.display()), e)),
+        // A clone shares the offset: rewinding it rewinds the spool.
+        (None, Some(spool)) => spool
+            .try_clone()
+            .and_then(|mut f| f.rewind().map(|()| f))
+            .map_err(|e| io_failure("reading the spool file", e)),
+        (None, None) => unreachable!("stdin is always spooled"),
+    }?;
+    Ok(BufReader::new(file))
+}
+
 /// Writes every record of `input` (a file path, or stdin when `None`).
 pub async fn write(
     rt: &Runtime,
@@ -120,24 +138,16 @@ pub async fn write(
         Ok(i) => i,
         Err(f) => return fail(f, summary),
     };
-    let guest = |e: RunError| match e {
-        RunError::Guest(crate::bindings::GuestError::Config(ps)) => Failure::Config(
-            ps.iter()
-                .map(|p| config.masker.mask(&crate::runtime::problem_line(p)))
-                .collect(),
-        ),
-        other => Failure::Run(config.masker.mask(&other.to_string())),
-    };
     let writer: ResourceAny = match instance
         .open_writer(&config.json, opts.env.as_deref())
         .await
     {
         Ok(w) => w,
-        Err(e) => return fail(guest(e), summary),
+        Err(e) => return fail(config.failure(e), summary),
     };
 
     // Pass 1: check everything, spooling a pipe to a temporary file.
-    let (first_pass, mut spool): (Box<dyn BufRead>, Option<std::fs::File>) = match input {
+    let (first_pass, spool): (Box<dyn BufRead>, Option<std::fs::File>) = match input {
         Some(path) => match std::fs::File::open(path) {
             Ok(f) => (Box::new(BufReader::new(f)), None),
             Err(e) => {
@@ -168,7 +178,7 @@ pub async fn write(
         summary.read += records_in(&chunk);
         let found = match instance.check_records(writer, &chunk, first).await {
             Ok(r) => r,
-            Err(e) => return fail(guest(e), summary),
+            Err(e) => return fail(config.failure(e), summary),
         };
         bad_count += found.len() as u64;
         match &mut rejects {
@@ -199,25 +209,9 @@ pub async fn write(
     }
 
     // Pass 2: send.
-    let second_pass: Box<dyn BufRead> = match (input, &mut spool) {
-        (Some(path), _) => match std::fs::File::open(path) {
-            Ok(f) => Box::new(BufReader::new(f)),
-            Err(e) => {
-                return fail(
-                    io_failure(&format!("reading {}", path.display()), e),
-                    summary,
-                );
-            }
-        },
-        (None, Some(file)) => {
-            if let Err(e) = file.rewind() {
-                return fail(io_failure("reading the spool file", e), summary);
-            }
-            Box::new(BufReader::new(
-                file.try_clone().expect("a spool file handle"),
-            ))
-        }
-        (None, None) => unreachable!("stdin is always spooled"),
+    let second_pass: Box<dyn BufRead> = match replay(input, spool.as_ref()) {
+        Ok(r) => Box::new(r),
+        Err(f) => return fail(f, summary),
     };
     let mut chunks = Chunks {
         input: second_pass,
@@ -237,7 +231,7 @@ pub async fn write(
             .await
         {
             Ok(r) => r,
-            Err(e) => return fail(guest(e), summary),
+            Err(e) => return fail(config.failure(e), summary),
         };
         summary.sent += report.sent;
         summary.requests += u64::from(report.requests);
@@ -255,7 +249,7 @@ pub async fn write(
                 summary.requests += u64::from(report.requests);
                 failed.extend(report.failed);
             }
-            Err(e) => return fail(guest(e), summary),
+            Err(e) => return fail(config.failure(e), summary),
         }
     }
     // Records not sent, whether their request failed or the run stopped first.
@@ -266,24 +260,12 @@ pub async fn write(
     {
         // Pass 3: the failed records' own lines, for the reject file.
         failed.sort_by_key(|r| r.line);
-        let reader: Box<dyn Read> = match (input, &mut spool) {
-            (Some(path), _) => match std::fs::File::open(path) {
-                Ok(f) => Box::new(f),
-                Err(e) => {
-                    return fail(
-                        io_failure(&format!("reading {}", path.display()), e),
-                        summary,
-                    );
-                }
-            },
-            (None, Some(f)) => {
-                let _ = f.rewind();
-                Box::new(f.try_clone().expect("a spool file handle"))
-            }
-            (None, None) => unreachable!("stdin is always spooled"),
+        let reader = match replay(input, spool.as_ref()) {
+            Ok(r) => r,
+            Err(f) => return fail(f, summary),
         };
         let mut next = failed.iter().peekable();
-        for (i, line) in BufReader::new(reader).split(b'\n').enumerate() {
+        for (i, line) in reader.split(b'\n').enumerate() {
             let Some(r) = next.peek() else { break };
             let line = match line {
                 Ok(l) => l,

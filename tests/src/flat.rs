@@ -51,3 +51,15 @@ pub fn assert_same_records(got: &[Value], want: &[Value]) {
         assert!(same(g, w), "record {i} differs:\n  got  {g}\n  want {w}");
     }
 }
+
+/// The `id` of every NDJSON line.
+pub fn ids(ndjson: &[u8]) -> Vec<i64> {
+    String::from_utf8_lossy(ndjson)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect()
+}

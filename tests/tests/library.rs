@@ -3,21 +3,10 @@
 
 use apiconn::Connector;
 use apiconn::run::Options;
+use apiconn_tests::flat::ids;
 use apiconn_tests::peers::JsonServer;
 use futures::StreamExt;
 use serde_json::{Value, json};
-
-fn ids(records: &[u8]) -> Vec<i64> {
-    String::from_utf8(records.to_vec())
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["id"]
-                .as_i64()
-                .unwrap()
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_of_batches_that_resumes_and_a_sink() {

@@ -426,16 +426,7 @@ mod resume {
             let Some(batch) = instance.next_batch(reader).await.unwrap() else {
                 break;
             };
-            let ids = String::from_utf8(batch.records)
-                .unwrap()
-                .lines()
-                .map(|l| {
-                    serde_json::from_str::<Value>(l).unwrap()["id"]
-                        .as_i64()
-                        .unwrap()
-                })
-                .collect();
-            out.push((ids, batch.checkpoint));
+            out.push((apiconn_tests::flat::ids(&batch.records), batch.checkpoint));
         }
         out
     }
