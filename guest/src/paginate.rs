@@ -140,6 +140,24 @@ fn inner(p: &Paginate, at: &str) -> Result<(Inner, Vec<Condition>), Error> {
 }
 
 impl Plan {
+    /// Every path into a response that the plan reads: the cursor's or next
+    /// link's `from`, and the stop conditions' `response.<path>`.
+    pub fn response_paths(&self) -> Vec<&Path> {
+        let mut paths = vec![];
+        match &self.inner {
+            Inner::Cursor { from, .. } | Inner::Link { from: Some(from) } => paths.push(from),
+            _ => {}
+        }
+        for c in &self.stop {
+            for operand in [&c.left, &c.right] {
+                if let crate::stop::Operand::Response(p) = operand {
+                    paths.push(p);
+                }
+            }
+        }
+        paths
+    }
+
     pub fn new(paginate: Option<&Paginate>) -> Result<Plan, Error> {
         let at = "read.paginate";
         match paginate {

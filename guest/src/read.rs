@@ -8,6 +8,7 @@ use crate::exchange::{self, Policy, Transport};
 use crate::fields::{self, Spec};
 use crate::flatten::{self, FlattenError};
 use crate::jsonpath::{self, Path};
+use crate::page::{self, Record};
 use crate::paginate::{Page, Plan, Position, Traverse, Values};
 use crate::request::{self, Env, HttpRequest, HttpResponse, Resolved};
 use crate::stop::Facts;
@@ -88,6 +89,9 @@ pub struct Core {
     source: Source,
     read: Read,
     records_path: Path,
+    /// Nothing but the records is read at or below the records path, so
+    /// they can stay raw text until they are flattened ([`page`]).
+    split_records: bool,
     plan: Plan,
     state: Checkpoint,
     /// Logical requests made in this run (for `max_requests`).
@@ -137,12 +141,17 @@ impl Reader {
         {
             state.values = Some(v.clone());
         }
+        let split_records = !plan
+            .response_paths()
+            .iter()
+            .any(|p| page::overlaps(p, &records_path));
         Ok(Reader {
             auth: Authenticator::new(&config.source.auth, &base),
             core: Core {
                 source: config.source,
                 read,
                 records_path,
+                split_records,
                 plan,
                 state,
                 requests: 0,
@@ -358,10 +367,11 @@ impl Core {
         &mut self,
         req: &HttpRequest,
         resp: &HttpResponse,
-        (doc, hash): (Value, u64),
+        (parsed, hash): (Parsed<'_>, u64),
         tries: u32,
     ) -> Result<Batch, Error> {
-        let (mut batch, page_records) = self.emit(&doc)?;
+        let (mut batch, page_records) = self.emit(&parsed)?;
+        let doc = parsed.doc;
         self.state.loop_requests += 1;
         self.last_page = (page_records > 0).then_some(hash);
 
@@ -427,19 +437,36 @@ impl Core {
     /// Checks a 2xx response before it changes anything: a body that is not
     /// JSON, or a non-empty page identical to the page before, is
     /// [`Unusable`] (the driver asks again while retries last).
-    pub fn accept(&self, req: &HttpRequest, resp: &HttpResponse) -> Result<(Value, u64), Unusable> {
-        let doc = parse_json(req, resp).map_err(Unusable::NotJson)?;
+    pub fn accept<'r>(
+        &self,
+        req: &HttpRequest,
+        resp: &'r HttpResponse,
+    ) -> Result<(Parsed<'r>, u64), Unusable> {
+        let parsed = if self.split_records {
+            page::parse(&resp.body, &self.records_path).map(|(doc, records)| Parsed {
+                doc,
+                body_len: resp.body.len(),
+                records: Some(records),
+            })
+        } else {
+            serde_json::from_slice(&resp.body).map(|doc| Parsed {
+                doc,
+                body_len: resp.body.len(),
+                records: None,
+            })
+        }
+        .map_err(|e| Unusable::NotJson(not_json(req, resp, e)))?;
         let mut hasher = std::hash::DefaultHasher::new();
         std::hash::Hash::hash(&resp.body, &mut hasher);
         let hash = std::hash::Hasher::finish(&hasher);
-        let records = flatten::extract(&doc, &self.records_path).len();
+        let records = parsed.items(&self.records_path).len();
         if records > 0 && self.last_page == Some(hash) {
             return Err(Unusable::SamePage(Error::Response(format!(
                 "{} returned the same page as the request before it: stopping instead of looping",
                 req.describe()
             ))));
         }
-        Ok((doc, hash))
+        Ok((parsed, hash))
     }
 
     /// The inner loop ended: on to the next traverse value, or done.
@@ -460,7 +487,7 @@ impl Core {
 
     /// The batch of one response, and how many records the response held
     /// (before dirty or already-seen records were skipped).
-    fn emit(&mut self, doc: &Value) -> Result<(Batch, u64), Error> {
+    fn emit(&mut self, parsed: &Parsed<'_>) -> Result<(Batch, u64), Error> {
         let read = &self.read;
         let specs: Option<Vec<Spec>> = read.fields.as_ref().map(|fs| {
             fs.iter()
@@ -471,27 +498,39 @@ impl Core {
                 })
                 .collect()
         });
-        let mut out = Vec::new();
+        // Records as they are flattened straight to output, unless the
+        // incremental value or typed fields need each as a map.
+        let straight = specs.is_none() && read.incremental.is_none();
+        let mut flat = flatten::FlatOut::with_capacity(parsed.body_len);
         let mut count = 0;
         let mut dropped = 0;
         let mut warnings = Vec::new();
-        let records = flatten::extract(doc, &self.records_path);
+        let records = parsed.items(&self.records_path);
         let page_records = records.len() as u64;
-        for (i, record) in records.into_iter().enumerate() {
+        for (i, item) in records.into_iter().enumerate() {
             let index = self.records_seen;
             self.records_seen += 1;
-            let at = format!("record {index} (item {i} of response {})", self.requests);
-            let (flat, d) = flatten::flatten(record, &read.flatten.separator, read.flatten.arrays)
+            if straight
+                && let Item::Raw(raw) = item
+                && let Some(d) = flat.write(raw.get(), &read.flatten.separator, read.flatten.arrays)
+            {
+                dropped += d;
+                count += 1;
+                continue;
+            }
+            let at = || format!("record {index} (item {i} of response {})", self.requests);
+            let record = item.value();
+            let (map, d) = flatten::flatten(&record, &read.flatten.separator, read.flatten.arrays)
                 .map_err(|e| match e {
                     FlattenError::Array(_)
                     | FlattenError::Collision(_)
                     | FlattenError::NotAnObject(_) => {
-                        Error::NonCompliantRecord(format!("{at}: {e}"))
+                        Error::NonCompliantRecord(format!("{}: {e}", at()))
                     }
                 })?;
             dropped += d;
             if let Some(inc) = &read.incremental {
-                let value = flat.get(&inc.from_field).cloned().unwrap_or(Value::Null);
+                let value = map.get(&inc.from_field).cloned().unwrap_or(Value::Null);
                 if !value.is_null()
                     && self
                         .state
@@ -507,25 +546,27 @@ impl Core {
                     continue;
                 }
             }
-            let flat = match &specs {
-                None => flat,
-                Some(specs) => match fields::project(&flat, specs) {
+            let map = match &specs {
+                None => map,
+                Some(specs) => match fields::project(&map, specs) {
                     Ok(projected) => projected,
                     Err(why) => {
                         self.dirty += 1;
                         if self.dirty > read.dirty_records {
                             return Err(Error::DirtyRecords(format!(
-                                "{at}: {why} ({} dirty records, read.dirty_records allows {})",
-                                self.dirty, read.dirty_records
+                                "{}: {why} ({} dirty records, read.dirty_records allows {})",
+                                at(),
+                                self.dirty,
+                                read.dirty_records
                             )));
                         }
-                        warnings.push(format!("skipped dirty {at}: {why}"));
+                        warnings.push(format!("skipped dirty {}: {why}", at()));
                         continue;
                     }
                 },
             };
-            serde_json::to_writer(&mut out, &flat).expect("writing to a Vec");
-            out.push(b'\n');
+            serde_json::to_writer(&mut flat.out, &map).expect("writing to a Vec");
+            flat.out.push(b'\n');
             count += 1;
         }
         if dropped > 0 {
@@ -535,7 +576,7 @@ impl Core {
         }
         Ok((
             Batch {
-                records: out,
+                records: flat.out,
                 count,
                 checkpoint: String::new(),
                 requests: 0,
@@ -665,14 +706,61 @@ pub fn next_batch(
 }
 
 fn parse_json(req: &HttpRequest, resp: &HttpResponse) -> Result<Value, Error> {
-    serde_json::from_slice(&resp.body).map_err(|e| {
-        Error::Response(format!(
-            "{} answered {} with a body that is not JSON ({e}): {}",
-            req.describe(),
-            resp.status,
-            truncate(&String::from_utf8_lossy(&resp.body), 200)
-        ))
-    })
+    serde_json::from_slice(&resp.body).map_err(|e| not_json(req, resp, e))
+}
+
+fn not_json(req: &HttpRequest, resp: &HttpResponse, e: serde_json::Error) -> Error {
+    Error::Response(format!(
+        "{} answered {} with a body that is not JSON ({e}): {}",
+        req.describe(),
+        resp.status,
+        truncate(&String::from_utf8_lossy(&resp.body), 200)
+    ))
+}
+
+/// A page's document and, when they were kept apart, its records.
+pub struct Parsed<'b> {
+    doc: Value,
+    /// The body's size: about the size of its records, flat.
+    body_len: usize,
+    /// `None`: the records are in `doc`, at the records path.
+    records: Option<Vec<Record<'b>>>,
+}
+
+/// One record of a page, wherever it is kept.
+#[derive(Clone, Copy)]
+enum Item<'a> {
+    Raw(&'a serde_json::value::RawValue),
+    Value(&'a Value),
+}
+
+impl Item<'_> {
+    fn value(&self) -> std::borrow::Cow<'_, Value> {
+        match self {
+            Item::Raw(raw) => std::borrow::Cow::Owned(
+                serde_json::from_str(raw.get()).expect("a record the page parse already checked"),
+            ),
+            Item::Value(v) => std::borrow::Cow::Borrowed(v),
+        }
+    }
+}
+
+impl Parsed<'_> {
+    fn items(&self, records_path: &Path) -> Vec<Item<'_>> {
+        match &self.records {
+            Some(records) => records
+                .iter()
+                .map(|r| match r {
+                    Record::Raw(raw) => Item::Raw(raw),
+                    Record::Built(v) => Item::Value(v),
+                })
+                .collect(),
+            None => flatten::extract(&self.doc, records_path)
+                .into_iter()
+                .map(Item::Value)
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -900,6 +988,56 @@ mod tests {
             let batches = drain(&mut reader(&config), &mut t).unwrap();
             assert_eq!(ids(&batches).len(), 23);
             assert_eq!(t.sent.len(), 3, "no request for an empty page");
+        }
+
+        #[test]
+        fn records_kept_raw_or_parsed_whole_come_out_the_same() {
+            // Nested records with an array, a key repeated in the JSON and a
+            // collision (that one fails the run either way).
+            let page = |req: &HttpRequest| -> HttpResponse {
+                let body = match param(req, "page").as_deref() {
+                    Some("1") => {
+                        r#"{"items":[{"id":1,"u":{"n":"a","t":[1,2],"e":{}},"x":1.5},
+                                    {"id":2,"id":3,"u":{"n":"\u00e9\n"}}],"more":true}"#
+                    }
+                    _ => r#"{"items":[],"more":false}"#,
+                };
+                HttpResponse {
+                    status: 200,
+                    headers: vec![],
+                    body: body.as_bytes().to_vec(),
+                }
+            };
+            let split = PAGED.replace(
+                r#""records":"items","#,
+                r#""records":"items","flatten":{"arrays":"json"},"#,
+            );
+            // A stop condition that reads the records: the page is parsed whole.
+            let whole = split.replace(
+                r#""param":"page"}"#,
+                r#""param":"page","stop":["response.items[0].id == null"]}"#,
+            );
+            assert!(reader(&split).split_records && !reader(&whole).split_records);
+            let out = |config: &str| {
+                let batches = drain(&mut reader(config), &mut Responder::new(page)).unwrap();
+                batches
+                    .iter()
+                    .flat_map(|b| b.records.clone())
+                    .collect::<Vec<u8>>()
+            };
+            assert_eq!(
+                String::from_utf8(out(&split)).unwrap(),
+                "{\"id\":1,\"u.n\":\"a\",\"u.t\":\"[1,2]\",\"u.e\":null,\"x\":1.5}\n{\"id\":3,\"u.n\":\"\u{e9}\\n\"}\n"
+            );
+            assert_eq!(out(&split), out(&whole));
+            let colliding = |config: &str| {
+                let page = |_: &HttpRequest| ok(json!({"items": [{"a.b": 1, "a": {"b": 2}}]}));
+                drain(&mut reader(config), &mut Responder::new(page))
+                    .unwrap_err()
+                    .to_string()
+            };
+            assert_eq!(colliding(&split), colliding(&whole));
+            assert!(colliding(&split).contains("two fields flatten to the same key `a.b`"));
         }
 
         #[test]
