@@ -137,6 +137,11 @@ impl Runtime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        // `APICONN_PROFILE=perfmap`: name the component's functions for
+        // `perf` (/tmp/perf-PID.map), as `wasmtime run --profile=perfmap` does.
+        if std::env::var_os("APICONN_PROFILE").is_some_and(|p| p == "perfmap") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let weak = engine.weak();
         std::thread::Builder::new()
