@@ -8,18 +8,7 @@ cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
 
-# One virtualenv per pinned requirements file: tests/.venv/<name>.
-for req in tests/python/*.txt; do
-  name=$(basename "$req" .txt)
-  venv="tests/.venv/$name"
-  stamp="$venv/.installed-$(sha256sum "$req" | cut -c1-16)"
-  if [ ! -f "$stamp" ]; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-    touch "$stamp"
-  fi
-done
+scripts/venvs.sh
 
 cargo test --workspace --locked "$@"
 
