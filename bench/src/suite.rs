@@ -44,7 +44,7 @@ impl Settings {
         Settings {
             pages: 100,
             records_per_page: 1000,
-            repeats: 3,
+            repeats: 5,
             memory_factor: 10,
             density: vec![10, 100, 1000],
             density_pages: 2,

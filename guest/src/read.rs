@@ -102,7 +102,9 @@ pub struct Core {
     /// Safety rails of the current loop: cursors and URLs seen, and the
     /// last non-empty page.
     seen_positions: HashSet<String>,
-    last_page: Option<u64>,
+    /// The last non-empty page's body (its buffer is reused): comparing
+    /// bytes is exact, and cheaper than hashing every page.
+    last_page: Option<Vec<u8>>,
 }
 
 impl Reader {
@@ -367,13 +369,19 @@ impl Core {
         &mut self,
         req: &HttpRequest,
         resp: &HttpResponse,
-        (parsed, hash): (Parsed<'_>, u64),
+        parsed: Parsed<'_>,
         tries: u32,
     ) -> Result<Batch, Error> {
         let (mut batch, page_records) = self.emit(&parsed)?;
         let doc = parsed.doc;
         self.state.loop_requests += 1;
-        self.last_page = (page_records > 0).then_some(hash);
+        if page_records > 0 {
+            let last = self.last_page.get_or_insert_default();
+            last.clear();
+            last.extend_from_slice(&resp.body);
+        } else {
+            self.last_page = None;
+        }
 
         let (params, body) = {
             // The values just sent, for `request.<param>`; generated values
@@ -441,7 +449,7 @@ impl Core {
         &self,
         req: &HttpRequest,
         resp: &'r HttpResponse,
-    ) -> Result<(Parsed<'r>, u64), Unusable> {
+    ) -> Result<Parsed<'r>, Unusable> {
         let parsed = if self.split_records {
             page::parse(&resp.body, &self.records_path).map(|(doc, records)| Parsed {
                 doc,
@@ -456,17 +464,14 @@ impl Core {
             })
         }
         .map_err(|e| Unusable::NotJson(not_json(req, resp, e)))?;
-        let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&resp.body, &mut hasher);
-        let hash = std::hash::Hasher::finish(&hasher);
         let records = parsed.items(&self.records_path).len();
-        if records > 0 && self.last_page == Some(hash) {
+        if records > 0 && self.last_page.as_deref() == Some(&resp.body[..]) {
             return Err(Unusable::SamePage(Error::Response(format!(
                 "{} returned the same page as the request before it: stopping instead of looping",
                 req.describe()
             ))));
         }
-        Ok((parsed, hash))
+        Ok(parsed)
     }
 
     /// The inner loop ended: on to the next traverse value, or done.
