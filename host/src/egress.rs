@@ -52,6 +52,23 @@ pub struct Egress {
     pub name: String,
 }
 
+impl Egress {
+    /// A policy that allows nothing: for an instance that may not send yet.
+    pub fn closed() -> anyhow::Result<Egress> {
+        Ok(Egress {
+            allowed: vec![],
+            allow_private: false,
+            tls: tls_config(None, false)?,
+            timeout: Duration::from_secs(1),
+            max_response_bytes: 0,
+            pinned: vec![],
+            limiter: None,
+            sent: Default::default(),
+            name: String::new(),
+        })
+    }
+}
+
 /// Requests per second for one run, shared by its partitions: requests are
 /// spaced `1/rate` apart; a 429 halves the rate (down to a sixteenth of
 /// the configured one), and every success wins back 5 % of it.

@@ -7,7 +7,7 @@ use crate::runtime::{Instance, Limits, RunError, Runtime, egress_for, problem_li
 use crate::secrets::{self, Masker, SecretPolicy};
 use serde_json::Value;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What the operator decided, for every command.
 #[derive(Debug, Clone, Default)]
@@ -83,17 +83,7 @@ impl Prepared {
 
 /// A new instance that may not send anything yet.
 async fn closed(rt: &Runtime, opts: &Options) -> Result<Instance, Failure> {
-    let closed = egress::Egress {
-        allowed: vec![],
-        allow_private: false,
-        tls: egress::tls_config(None, false).map_err(|e| Failure::Run(e.to_string()))?,
-        timeout: Duration::from_secs(1),
-        max_response_bytes: 0,
-        pinned: vec![],
-        limiter: None,
-        sent: Default::default(),
-        name: String::new(),
-    };
+    let closed = egress::Egress::closed().map_err(|e| Failure::Run(e.to_string()))?;
     rt.instance(closed, &opts.limits)
         .await
         .map_err(|e| Failure::Run(format!("starting the component: {e:#}")))
