@@ -136,12 +136,31 @@ fn wait_with_peak_rss(pid: u32) -> (std::process::ExitStatus, u64) {
 }
 
 /// Runs `make()`'s command `times` times; the run with the median wall time.
-pub fn median(times: usize, mut make: impl FnMut() -> Command) -> anyhow::Result<Measured> {
-    let mut runs = (0..times.max(1))
-        .map(|_| run(&mut make()))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    runs.sort_by_key(|m| m.wall);
-    Ok(runs.swap_remove(runs.len() / 2))
+pub fn median(times: usize, make: impl Fn() -> Command) -> anyhow::Result<Measured> {
+    let [m] = interleaved(times, [&make], |_, _| Ok(()))?;
+    Ok(m)
+}
+
+/// Runs each of the commands `times` times, taking turns (a slow spell of
+/// the machine then falls on all of them alike); after each run, `check`
+/// sees which command it was and what it measured. The median run of each.
+pub fn interleaved<const K: usize>(
+    times: usize,
+    makers: [&dyn Fn() -> Command; K],
+    mut check: impl FnMut(usize, &Measured) -> anyhow::Result<()>,
+) -> anyhow::Result<[Measured; K]> {
+    let mut runs: [Vec<Measured>; K] = std::array::from_fn(|_| vec![]);
+    for _ in 0..times.max(1) {
+        for (k, make) in makers.iter().enumerate() {
+            let m = run(&mut make())?;
+            check(k, &m)?;
+            runs[k].push(m);
+        }
+    }
+    Ok(runs.map(|mut r| {
+        r.sort_by_key(|m| m.wall);
+        r.swap_remove(r.len() / 2)
+    }))
 }
 
 /// `VmRSS` and `VmHWM` of this process, in KiB.

@@ -291,16 +291,22 @@ impl Suite {
     fn read_throughput(&mut self, read: &Path, expected: u64) -> anyhow::Result<Vec<ReadRow>> {
         let n = self.s.repeats;
         let mut rows = vec![];
-        let wasm = measure::median(n, || {
-            let mut c = self.apiconn(&self.cache);
-            c.arg("read").arg(read);
-            c
-        })?;
-        let native = measure::median(n, || {
-            let mut c = self.bench();
-            c.arg("native-read").arg(read);
-            c
-        })?;
+        let [wasm, native] = measure::interleaved(
+            n,
+            [
+                &|| {
+                    let mut c = self.apiconn(&self.cache);
+                    c.arg("read").arg(read);
+                    c
+                },
+                &|| {
+                    let mut c = self.bench();
+                    c.arg("native-read").arg(read);
+                    c
+                },
+            ],
+            |_, _| Ok(()),
+        )?;
         for (name, run) in [("apiconn read", &wasm), ("native", &native)] {
             anyhow::ensure!(
                 run.stdout_lines == expected,
@@ -394,7 +400,7 @@ impl Suite {
         writeln!(r, "## Read throughput\n")?;
         writeln!(
             r,
-            "Wall time of the whole command (process start to exit, median of the runs), records \
+            "Wall time of the whole command (process start to exit; the runs of apiconn and native take turns, and the median of each is shown), records \
              to stdout (a file, read back after the clock stops). apiconn and native printed byte-identical \
              output.\n"
         )?;
@@ -474,10 +480,10 @@ impl Suite {
             c.arg("validate").arg(read);
             c
         })?;
-        let mut n = 0;
+        let n = std::cell::Cell::new(0);
         let cold = measure::median(self.s.cold_runs, || {
-            n += 1;
-            let empty = self.dir.path().join(format!("cold-cache-{n}"));
+            n.set(n.get() + 1);
+            let empty = self.dir.path().join(format!("cold-cache-{}", n.get()));
             let mut c = self.apiconn(&empty);
             c.arg("validate").arg(read);
             c
@@ -603,27 +609,29 @@ impl Suite {
             &write_config(url, self.s.write_batch),
         )?;
         let inserted = self.server.inserted.clone();
-        let counted = |what: &str, make: &mut dyn FnMut() -> Command| -> anyhow::Result<Measured> {
-            let mut runs = vec![];
-            for _ in 0..self.s.repeats.max(1) {
-                let before = inserted.load(Ordering::SeqCst);
-                runs.push(measure::run(&mut make())?);
-                let got = inserted.load(Ordering::SeqCst) - before;
+        let mut before = inserted.load(Ordering::SeqCst);
+        let [wasm, native] = measure::interleaved(
+            self.s.repeats,
+            [
+                &|| {
+                    let mut c = self.apiconn(&self.cache);
+                    c.arg("write").arg(&config).arg("--input").arg(&input);
+                    c
+                },
+                &|| {
+                    let mut c = self.bench();
+                    c.arg("native-write").arg(&config).arg(&input);
+                    c
+                },
+            ],
+            |k, _| {
+                let now = inserted.load(Ordering::SeqCst);
+                let got = now - std::mem::replace(&mut before, now);
+                let what = ["apiconn write", "native write"][k];
                 anyhow::ensure!(got == records, "{what} stored {got} records, not {records}");
-            }
-            runs.sort_by_key(|m| m.wall);
-            Ok(runs.swap_remove(runs.len() / 2))
-        };
-        let wasm = counted("apiconn write", &mut || {
-            let mut c = self.apiconn(&self.cache);
-            c.arg("write").arg(&config).arg("--input").arg(&input);
-            c
-        })?;
-        let native = counted("native write", &mut || {
-            let mut c = self.bench();
-            c.arg("native-write").arg(&config).arg(&input);
-            c
-        })?;
+                Ok(())
+            },
+        )?;
         let rate = |m: &Measured| records as f64 / m.wall.as_secs_f64();
         let r = &mut self.report;
         writeln!(r, "## Write throughput\n")?;
