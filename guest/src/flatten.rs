@@ -115,6 +115,42 @@ pub struct FlatOut {
     /// the same keys in the same order needs no other check.
     checked: Vec<(usize, usize)>,
     sorted: Vec<(usize, usize)>,
+    /// The key being built, kept for its buffer.
+    key: String,
+}
+
+/// See [`FlatOut::record`].
+pub struct RecordSeed<'s> {
+    flat: &'s mut FlatOut,
+    separator: &'s str,
+    arrays: ArrayPolicy,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = u32;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<u32, D::Error> {
+        use serde::de::Error;
+        let FlatOut { out, keys, key, .. } = &mut *self.flat;
+        keys.clear();
+        key.clear();
+        let mut flat = Flat {
+            separator: escaped(self.separator),
+            arrays: self.arrays,
+            out,
+            key: std::mem::take(key),
+            keys,
+            dropped: 0,
+        };
+        let written = serde::de::DeserializeSeed::deserialize(Record(&mut flat), d);
+        let (dropped, key) = (flat.dropped, flat.key);
+        self.flat.key = key;
+        written?;
+        if !self.flat.unique() {
+            return Err(D::Error::custom("two keys of the record are the same"));
+        }
+        self.flat.out.push(b'\n');
+        Ok(dropped)
+    }
 }
 
 impl FlatOut {
@@ -133,26 +169,25 @@ impl FlatOut {
     pub fn write(&mut self, raw: &str, separator: &str, arrays: ArrayPolicy) -> Option<u32> {
         use serde::de::DeserializeSeed;
         let start = self.out.len();
-        self.keys.clear();
-        let mut flat = Flat {
-            separator: escaped(separator),
-            arrays,
-            out: &mut self.out,
-            key: String::new(),
-            keys: &mut self.keys,
-            dropped: 0,
-        };
         let mut de = serde_json::Deserializer::from_str(raw);
-        let written = Record(&mut flat)
+        let written = self
+            .record(separator, arrays)
             .deserialize(&mut de)
-            .and_then(|()| de.end());
-        let dropped = flat.dropped;
-        if written.is_ok() && self.unique() {
-            self.out.push(b'\n');
-            Some(dropped)
-        } else {
+            .and_then(|dropped| de.end().map(|()| dropped));
+        if written.is_err() {
             self.out.truncate(start);
-            None
+        }
+        written.ok()
+    }
+
+    /// The next record of a stream, written as one line: the value is the
+    /// number of dropped arrays, and an error is where [`FlatOut::write`]
+    /// gives `None` (what was written of the record is then left in `out`).
+    pub fn record<'s>(&'s mut self, separator: &'s str, arrays: ArrayPolicy) -> RecordSeed<'s> {
+        RecordSeed {
+            flat: self,
+            separator,
+            arrays,
         }
     }
 

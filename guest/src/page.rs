@@ -9,6 +9,8 @@
 //!
 //! [`FlatOut`]: crate::flatten::FlatOut
 
+use crate::config::ArrayPolicy;
+use crate::flatten::FlatOut;
 use crate::jsonpath::Segment;
 use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
@@ -27,19 +29,38 @@ pub enum Record<'b> {
 /// Parses `body`; the records at `path` come back apart, as
 /// [`crate::flatten::extract`] would find them (an array: its items; an
 /// object or scalar: itself; null or missing: none).
-pub fn parse<'b>(body: &'b [u8], path: &[Segment]) -> serde_json::Result<(Value, Vec<Record<'b>>)> {
+///
+/// With `flat`, the items of an array of records are flattened into it as
+/// the parse meets them, in the same pass, and do not come back; the parse
+/// fails if one of them cannot be (parse again without `flat`: the record
+/// then goes the general way and fails, or not, as it should).
+pub fn parse<'b>(
+    body: &'b [u8],
+    path: &[Segment],
+    flat: Option<&mut Flattening<'_>>,
+) -> serde_json::Result<(Value, Vec<Record<'b>>)> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let parsed = At(path).deserialize(&mut de)?;
+    let parsed = At(path, flat).deserialize(&mut de)?;
     de.end()?;
     Ok(parsed)
 }
 
+/// Where [`parse`] flattens records to, and how.
+pub struct Flattening<'f> {
+    pub out: FlatOut,
+    pub separator: &'f str,
+    pub arrays: ArrayPolicy,
+    /// Records written, and arrays dropped from them.
+    pub count: u64,
+    pub dropped: u32,
+}
+
 /// The value here, with `.0` the rest of the path to the records.
-struct At<'p>(&'p [Segment]);
+struct At<'p, 'f, 'g>(&'p [Segment], Option<&'f mut Flattening<'g>>);
 
 type Parsed<'b> = (Value, Vec<Record<'b>>);
 
-impl At<'_> {
+impl At<'_, '_, '_> {
     fn scalar<'b>(&self, v: Value) -> Parsed<'b> {
         if self.0.is_empty() {
             (Value::Null, vec![Record::Built(v)])
@@ -49,21 +70,21 @@ impl At<'_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for At<'_> {
+impl<'de> DeserializeSeed<'de> for At<'_, '_, '_> {
     type Value = Parsed<'de>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Parsed<'de>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for At<'_> {
+impl<'de> Visitor<'de> for At<'_, '_, '_> {
     type Value = Parsed<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parsed<'de>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Parsed<'de>, A::Error> {
         match self.0.split_first() {
             None => {
                 let one = Value::deserialize(MapAccessDeserializer::new(map))?;
@@ -74,7 +95,8 @@ impl<'de> Visitor<'de> for At<'_> {
                 let mut records = vec![];
                 while let Some(key) = map.next_key::<String>()? {
                     let value = if key == *name {
-                        let (value, found) = map.next_value_seed(At(rest))?;
+                        let (value, found) =
+                            map.next_value_seed(At(rest, self.1.as_deref_mut()))?;
                         records = found;
                         value
                     } else {
@@ -90,8 +112,18 @@ impl<'de> Visitor<'de> for At<'_> {
         }
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Parsed<'de>, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Parsed<'de>, A::Error> {
         match self.0.split_first() {
+            None if self.1.is_some() => {
+                let f = self.1.expect("checked");
+                while let Some(dropped) =
+                    seq.next_element_seed(f.out.record(f.separator, f.arrays))?
+                {
+                    f.count += 1;
+                    f.dropped += dropped;
+                }
+                Ok((Value::Null, vec![]))
+            }
             None => {
                 let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0));
                 while let Some(raw) = seq.next_element::<&'de RawValue>()? {
@@ -104,10 +136,12 @@ impl<'de> Visitor<'de> for At<'_> {
                 let mut records = vec![];
                 loop {
                     let item = if items.len() == *n {
-                        seq.next_element_seed(At(rest))?.map(|(value, found)| {
-                            records = found;
-                            value
-                        })
+                        seq.next_element_seed(At(rest, self.1.as_deref_mut()))?.map(
+                            |(value, found)| {
+                                records = found;
+                                value
+                            },
+                        )
                     } else {
                         seq.next_element()?
                     };
@@ -160,7 +194,7 @@ mod tests {
     fn both(doc: &Value, path: &str) -> (Value, Vec<Value>) {
         let path = jsonpath::parse(path).unwrap();
         let text = doc.to_string();
-        let (rest, records) = parse(text.as_bytes(), &path).unwrap();
+        let (rest, records) = parse(text.as_bytes(), &path, None).unwrap();
         let expected: Vec<Value> = extract(doc, &path).into_iter().cloned().collect();
         let got: Vec<Value> = records
             .iter()
@@ -205,11 +239,36 @@ mod tests {
     fn records_stay_raw_and_keys_stay_in_order() {
         let text = br#"{"z": 1, "data": [ {"b": 1, "a": 2} ], "a": true}"#;
         let path = jsonpath::parse("data").unwrap();
-        let (rest, records) = parse(text, &path).unwrap();
+        let (rest, records) = parse(text, &path, None).unwrap();
         assert_eq!(rest.to_string(), r#"{"z":1,"data":null,"a":true}"#);
         assert!(matches!(&records[0], Record::Raw(r) if r.get() == r#"{"b": 1, "a": 2}"#));
-        assert!(parse(br#"{"data": [1,}"#, &path).is_err());
-        assert!(parse(br#"{"data": []} x"#, &path).is_err());
+        assert!(parse(br#"{"data": [1,}"#, &path, None).is_err());
+        assert!(parse(br#"{"data": []} x"#, &path, None).is_err());
+    }
+
+    #[test]
+    fn records_flattened_in_the_same_pass() {
+        let path = jsonpath::parse("data").unwrap();
+        let mut f = Flattening {
+            out: FlatOut::default(),
+            separator: ".",
+            arrays: ArrayPolicy::Json,
+            count: 0,
+            dropped: 0,
+        };
+        let text = br#"{"data": [{"a": {"b": 1}}, {"t": [1, 2]}], "next": "c2"}"#;
+        let (rest, records) = parse(text, &path, Some(&mut f)).unwrap();
+        assert!(records.is_empty());
+        assert_eq!(rest["next"], "c2");
+        assert_eq!((f.count, f.dropped), (2, 0));
+        assert_eq!(
+            String::from_utf8(f.out.out.clone()).unwrap(),
+            "{\"a.b\":1}\n{\"t\":\"[1,2]\"}\n"
+        );
+        // A record that cannot go straight fails the parse, to be parsed again.
+        let repeated = br#"{"data": [{"a": 1, "a": 2}]}"#;
+        assert!(parse(repeated, &path, Some(&mut f)).is_err());
+        assert_eq!(parse(repeated, &path, None).unwrap().1.len(), 1);
     }
 
     #[test]

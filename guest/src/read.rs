@@ -369,10 +369,10 @@ impl Core {
         &mut self,
         req: &HttpRequest,
         resp: &HttpResponse,
-        parsed: Parsed<'_>,
+        mut parsed: Parsed<'_>,
         tries: u32,
     ) -> Result<Batch, Error> {
-        let (mut batch, page_records) = self.emit(&parsed)?;
+        let (mut batch, page_records) = self.emit(&mut parsed)?;
         let doc = parsed.doc;
         self.state.loop_requests += 1;
         if page_records > 0 {
@@ -450,21 +450,50 @@ impl Core {
         req: &HttpRequest,
         resp: &'r HttpResponse,
     ) -> Result<Parsed<'r>, Unusable> {
-        let parsed = if self.split_records {
-            page::parse(&resp.body, &self.records_path).map(|(doc, records)| Parsed {
+        let flattened = |flat| Parsed {
+            doc: Value::Null,
+            body_len: resp.body.len(),
+            records: Some(vec![]),
+            flat,
+        };
+        // Records straight to output in the same pass as the parse; if one
+        // cannot go that way, the page is parsed again with its records kept.
+        let fast = (self.split_records && self.straight()).then(|| {
+            let mut f = page::Flattening {
+                out: flatten::FlatOut::with_capacity(resp.body.len()),
+                separator: &self.read.flatten.separator,
+                arrays: self.read.flatten.arrays,
+                count: 0,
+                dropped: 0,
+            };
+            let (doc, records) = page::parse(&resp.body, &self.records_path, Some(&mut f)).ok()?;
+            Some(Parsed {
                 doc,
-                body_len: resp.body.len(),
                 records: Some(records),
+                ..flattened(Some(Flattened {
+                    out: f.out,
+                    count: f.count,
+                    dropped: f.dropped,
+                }))
+            })
+        });
+        let parsed = if let Some(Some(parsed)) = fast {
+            Ok(parsed)
+        } else if self.split_records {
+            page::parse(&resp.body, &self.records_path, None).map(|(doc, records)| Parsed {
+                doc,
+                records: Some(records),
+                ..flattened(None)
             })
         } else {
             serde_json::from_slice(&resp.body).map(|doc| Parsed {
                 doc,
-                body_len: resp.body.len(),
                 records: None,
+                ..flattened(None)
             })
         }
         .map_err(|e| Unusable::NotJson(not_json(req, resp, e)))?;
-        let records = parsed.items(&self.records_path).len();
+        let records = parsed.count(&self.records_path);
         if records > 0 && self.last_page.as_deref() == Some(&resp.body[..]) {
             return Err(Unusable::SamePage(Error::Response(format!(
                 "{} returned the same page as the request before it: stopping instead of looping",
@@ -492,7 +521,14 @@ impl Core {
 
     /// The batch of one response, and how many records the response held
     /// (before dirty or already-seen records were skipped).
-    fn emit(&mut self, parsed: &Parsed<'_>) -> Result<(Batch, u64), Error> {
+    /// Records go straight to output, unless the incremental value or
+    /// typed fields need each as a map.
+    fn straight(&self) -> bool {
+        self.read.fields.is_none() && self.read.incremental.is_none()
+    }
+
+    fn emit(&mut self, parsed: &mut Parsed<'_>) -> Result<(Batch, u64), Error> {
+        let straight = self.straight();
         let read = &self.read;
         let specs: Option<Vec<Spec>> = read.fields.as_ref().map(|fs| {
             fs.iter()
@@ -503,15 +539,16 @@ impl Core {
                 })
                 .collect()
         });
-        // Records as they are flattened straight to output, unless the
-        // incremental value or typed fields need each as a map.
-        let straight = specs.is_none() && read.incremental.is_none();
-        let mut flat = flatten::FlatOut::with_capacity(parsed.body_len);
-        let mut count = 0;
-        let mut dropped = 0;
+        let (mut flat, mut count, mut dropped) = match parsed.flat.take() {
+            Some(done) => {
+                self.records_seen += done.count;
+                (done.out, done.count as u32, done.dropped)
+            }
+            None => (flatten::FlatOut::with_capacity(parsed.body_len), 0, 0),
+        };
         let mut warnings = Vec::new();
         let records = parsed.items(&self.records_path);
-        let page_records = records.len() as u64;
+        let page_records = u64::from(count) + records.len() as u64;
         for (i, item) in records.into_iter().enumerate() {
             let index = self.records_seen;
             self.records_seen += 1;
@@ -726,6 +763,8 @@ fn not_json(req: &HttpRequest, resp: &HttpResponse, e: serde_json::Error) -> Err
 /// A page's document and, when they were kept apart, its records.
 pub struct Parsed<'b> {
     doc: Value,
+    /// Records already flattened while the page was parsed.
+    flat: Option<Flattened>,
     /// The body's size: about the size of its records, flat.
     body_len: usize,
     /// `None`: the records are in `doc`, at the records path.
@@ -750,7 +789,19 @@ impl Item<'_> {
     }
 }
 
+/// Records flattened by [`page::parse`].
+struct Flattened {
+    out: flatten::FlatOut,
+    count: u64,
+    dropped: u32,
+}
+
 impl Parsed<'_> {
+    /// How many records the page has.
+    fn count(&self, records_path: &Path) -> usize {
+        self.flat.as_ref().map_or(0, |f| f.count as usize) + self.items(records_path).len()
+    }
+
     fn items(&self, records_path: &Path) -> Vec<Item<'_>> {
         match &self.records {
             Some(records) => records
