@@ -137,14 +137,12 @@ impl<'de> serde::de::DeserializeSeed<'de> for RecordSeed<'_> {
             separator: escaped(self.separator),
             arrays: self.arrays,
             out,
-            key: std::mem::take(key),
+            key,
             keys,
             dropped: 0,
         };
-        let written = serde::de::DeserializeSeed::deserialize(Record(&mut flat), d);
-        let (dropped, key) = (flat.dropped, flat.key);
-        self.flat.key = key;
-        written?;
+        serde::de::DeserializeSeed::deserialize(Record(&mut flat), d)?;
+        let dropped = flat.dropped;
         if !self.flat.unique() {
             return Err(D::Error::custom("two keys of the record are the same"));
         }
@@ -231,7 +229,7 @@ struct Flat<'a> {
     separator: std::borrow::Cow<'a, str>,
     arrays: ArrayPolicy,
     out: &'a mut Vec<u8>,
-    key: String,
+    key: &'a mut String,
     keys: &'a mut Vec<(usize, usize)>,
     dropped: u32,
 }

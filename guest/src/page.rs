@@ -93,8 +93,16 @@ impl<'de> Visitor<'de> for At<'_, '_, '_> {
             Some((Segment::Key(name), rest)) => {
                 let mut doc = Map::new();
                 let mut records = vec![];
+                let mut seen = false;
                 while let Some(key) = map.next_key::<String>()? {
                     let value = if key == *name {
+                        // A repeated key: the last one's records count, so
+                        // those flattened already must not.
+                        if std::mem::replace(&mut seen, true) && self.1.is_some() {
+                            return Err(serde::de::Error::custom(
+                                "the key of the records is repeated",
+                            ));
+                        }
                         let (value, found) =
                             map.next_value_seed(At(rest, self.1.as_deref_mut()))?;
                         records = found;
@@ -114,23 +122,24 @@ impl<'de> Visitor<'de> for At<'_, '_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Parsed<'de>, A::Error> {
         match self.0.split_first() {
-            None if self.1.is_some() => {
-                let f = self.1.expect("checked");
-                while let Some(dropped) =
-                    seq.next_element_seed(f.out.record(f.separator, f.arrays))?
-                {
-                    f.count += 1;
-                    f.dropped += dropped;
+            None => match self.1 {
+                Some(f) => {
+                    while let Some(dropped) =
+                        seq.next_element_seed(f.out.record(f.separator, f.arrays))?
+                    {
+                        f.count += 1;
+                        f.dropped += dropped;
+                    }
+                    Ok((Value::Null, vec![]))
                 }
-                Ok((Value::Null, vec![]))
-            }
-            None => {
-                let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(raw) = seq.next_element::<&'de RawValue>()? {
-                    records.push(Record::Raw(raw));
+                None => {
+                    let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                    while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                        records.push(Record::Raw(raw));
+                    }
+                    Ok((Value::Null, records))
                 }
-                Ok((Value::Null, records))
-            }
+            },
             Some((Segment::Index(n), rest)) => {
                 let mut items = vec![];
                 let mut records = vec![];
@@ -269,6 +278,10 @@ mod tests {
         let repeated = br#"{"data": [{"a": 1, "a": 2}]}"#;
         assert!(parse(repeated, &path, Some(&mut f)).is_err());
         assert_eq!(parse(repeated, &path, None).unwrap().1.len(), 1);
+        // So does a repeated records key: only the last one's records count.
+        let twice = br#"{"data": [{"a": 1}], "data": [{"b": 2}, {"b": 3}]}"#;
+        assert!(parse(twice, &path, Some(&mut f)).is_err());
+        assert_eq!(parse(twice, &path, None).unwrap().1.len(), 2);
     }
 
     #[test]

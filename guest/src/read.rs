@@ -450,47 +450,24 @@ impl Core {
         req: &HttpRequest,
         resp: &'r HttpResponse,
     ) -> Result<Parsed<'r>, Unusable> {
-        let flattened = |flat| Parsed {
-            doc: Value::Null,
-            body_len: resp.body.len(),
-            records: Some(vec![]),
-            flat,
-        };
-        // Records straight to output in the same pass as the parse; if one
-        // cannot go that way, the page is parsed again with its records kept.
-        let fast = (self.split_records && self.straight()).then(|| {
-            let mut f = page::Flattening {
-                out: flatten::FlatOut::with_capacity(resp.body.len()),
-                separator: &self.read.flatten.separator,
-                arrays: self.read.flatten.arrays,
-                count: 0,
-                dropped: 0,
-            };
-            let (doc, records) = page::parse(&resp.body, &self.records_path, Some(&mut f)).ok()?;
-            Some(Parsed {
+        let body_len = resp.body.len();
+        let parsed = match self.parse_flattening(&resp.body) {
+            Some(parsed) => Ok(parsed),
+            // Records kept apart to flatten one by one, or the whole document.
+            None if self.split_records => {
+                page::parse(&resp.body, &self.records_path, None).map(|(doc, records)| Parsed {
+                    doc,
+                    flat: None,
+                    body_len,
+                    records: Some(records),
+                })
+            }
+            None => serde_json::from_slice(&resp.body).map(|doc| Parsed {
                 doc,
-                records: Some(records),
-                ..flattened(Some(Flattened {
-                    out: f.out,
-                    count: f.count,
-                    dropped: f.dropped,
-                }))
-            })
-        });
-        let parsed = if let Some(Some(parsed)) = fast {
-            Ok(parsed)
-        } else if self.split_records {
-            page::parse(&resp.body, &self.records_path, None).map(|(doc, records)| Parsed {
-                doc,
-                records: Some(records),
-                ..flattened(None)
-            })
-        } else {
-            serde_json::from_slice(&resp.body).map(|doc| Parsed {
-                doc,
+                flat: None,
+                body_len,
                 records: None,
-                ..flattened(None)
-            })
+            }),
         }
         .map_err(|e| Unusable::NotJson(not_json(req, resp, e)))?;
         let records = parsed.count(&self.records_path);
@@ -501,6 +478,33 @@ impl Core {
             ))));
         }
         Ok(parsed)
+    }
+
+    /// The page parsed with its records flattened straight to output in the
+    /// same pass, where the config allows it and every record can go that
+    /// way; `None`: parse it another way.
+    fn parse_flattening<'r>(&self, body: &'r [u8]) -> Option<Parsed<'r>> {
+        if !(self.split_records && self.straight()) {
+            return None;
+        }
+        let mut f = page::Flattening {
+            out: flatten::FlatOut::with_capacity(body.len()),
+            separator: &self.read.flatten.separator,
+            arrays: self.read.flatten.arrays,
+            count: 0,
+            dropped: 0,
+        };
+        let (doc, records) = page::parse(body, &self.records_path, Some(&mut f)).ok()?;
+        Some(Parsed {
+            doc,
+            flat: Some(Flattened {
+                out: f.out,
+                count: f.count,
+                dropped: f.dropped,
+            }),
+            body_len: body.len(),
+            records: Some(records),
+        })
     }
 
     /// The inner loop ended: on to the next traverse value, or done.
@@ -799,7 +803,11 @@ struct Flattened {
 impl Parsed<'_> {
     /// How many records the page has.
     fn count(&self, records_path: &Path) -> usize {
-        self.flat.as_ref().map_or(0, |f| f.count as usize) + self.items(records_path).len()
+        let apart = match &self.records {
+            Some(records) => records.len(),
+            None => flatten::extract(&self.doc, records_path).len(),
+        };
+        self.flat.as_ref().map_or(0, |f| f.count as usize) + apart
     }
 
     fn items(&self, records_path: &Path) -> Vec<Item<'_>> {
