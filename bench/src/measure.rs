@@ -13,7 +13,6 @@ pub struct Measured {
     pub wall: Duration,
     pub peak_rss_kib: u64,
     pub stdout_lines: u64,
-    pub stdout_bytes: u64,
     /// A hash of stdout, to compare outputs without keeping them.
     pub stdout_hash: u64,
     /// The first 64 KiB of stdout, for commands that report in JSON.
@@ -96,7 +95,7 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<Measured> {
     anyhow::ensure!(status.success(), "{shown} failed ({status}):\n{errors}");
     let peak_rss_kib = std::fs::read_to_string(report.path())?.trim().parse()?;
     // What it printed, read back after the clock stopped.
-    let mut counts = (0u64, 0u64, std::hash::DefaultHasher::new(), Vec::new());
+    let (mut lines, mut hash, mut head) = (0u64, std::hash::DefaultHasher::new(), Vec::new());
     let mut buf = vec![0; 1 << 16];
     stdout.rewind()?;
     loop {
@@ -105,20 +104,18 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<Measured> {
             break;
         }
         let chunk = &buf[..n];
-        counts.0 += chunk.iter().filter(|b| **b == b'\n').count() as u64;
-        counts.1 += n as u64;
-        counts.2.write(chunk);
-        if counts.3.len() < 1 << 16 {
-            counts.3.extend_from_slice(chunk);
+        lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        hash.write(chunk);
+        if head.len() < 1 << 16 {
+            head.extend_from_slice(chunk);
         }
     }
     Ok(Measured {
         wall,
         peak_rss_kib,
-        stdout_lines: counts.0,
-        stdout_bytes: counts.1,
-        stdout_hash: counts.2.finish(),
-        stdout_head: String::from_utf8_lossy(&counts.3).into_owned(),
+        stdout_lines: lines,
+        stdout_hash: hash.finish(),
+        stdout_head: String::from_utf8_lossy(&head).into_owned(),
     })
 }
 

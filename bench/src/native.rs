@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::time::Duration;
 
 pub struct Native {
@@ -187,16 +187,6 @@ pub fn write(config_path: &std::path::Path, input: &std::path::Path) -> anyhow::
         report.failed[0].reason
     );
     Ok(sent + report.sent)
-}
-
-/// Counts the lines of a reader (used where a child's stdout is consumed).
-pub fn count_lines(input: impl BufRead) -> std::io::Result<u64> {
-    let mut n = 0;
-    for line in input.split(b'\n') {
-        line?;
-        n += 1;
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

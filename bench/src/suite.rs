@@ -30,6 +30,8 @@ pub struct Settings {
     pub cold_runs: usize,
     pub instantiations: usize,
     pub profile: bool,
+    /// Tiny sizes: the driver is checked, nothing is measured.
+    pub smoke: bool,
     /// The `apiconn` binary under test.
     pub apiconn: PathBuf,
     /// This program (for `native-read`, `instantiate`, ...).
@@ -54,6 +56,7 @@ impl Settings {
             cold_runs: 3,
             instantiations: 200,
             profile: true,
+            smoke: false,
             apiconn,
             bench,
             python,
@@ -75,6 +78,7 @@ impl Settings {
             validate_runs: 2,
             cold_runs: 1,
             instantiations: 3,
+            smoke: true,
             ..self
         }
     }
@@ -267,7 +271,7 @@ impl Suite {
             "Written by `bench/run.sh` ({}) on {now}, commit `{commit}`, on {cpu} ({cores} cores). \
              Every ratio compares figures measured in this same run, against one local server \
              (`bench/src/server.rs`, hyper, pages pre-generated in memory) on 127.0.0.1.\n",
-            if self.s.repeats == 1 && self.s.pages < 10 {
+            if self.s.smoke {
                 "smoke sizes"
             } else {
                 "full sizes"
