@@ -15,6 +15,8 @@ use std::time::Duration;
 pub struct TransportError {
     pub message: String,
     pub retryable: bool,
+    /// A limit of the host (the response size): reported as a limit error.
+    pub limit: bool,
 }
 
 impl TransportError {
@@ -22,12 +24,21 @@ impl TransportError {
         TransportError {
             message: message.into(),
             retryable: true,
+            limit: false,
         }
     }
     pub fn final_(message: impl Into<String>) -> Self {
         TransportError {
             message: message.into(),
             retryable: false,
+            limit: false,
+        }
+    }
+    pub fn limit(message: impl Into<String>) -> Self {
+        TransportError {
+            message: message.into(),
+            retryable: false,
+            limit: true,
         }
     }
 }
@@ -45,7 +56,9 @@ pub const MAX_REDIRECTS: usize = 5;
 /// Sends `req`, following redirects: each hop is a request of its own that
 /// the host's egress policy judges anew. A 303 (and a 301/302 after a
 /// non-GET) becomes a GET without a body; a hop to another origin carries
-/// no headers but `Accept` and `Content-Type`, so credentials stay behind.
+/// no headers but `Accept` and `Content-Type`, so credentials stay behind,
+/// and a hop to another origin that would carry the body (307, 308) is
+/// refused: a body may hold credentials (an API key, a client secret).
 fn follow(
     transport: &mut dyn Transport,
     mut req: HttpRequest,
@@ -99,7 +112,19 @@ fn follow(
                 .headers
                 .retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
         }
-        if crate::request::origin(&next) != crate::request::origin(&req.url) {
+        let (from, to) = (
+            crate::request::origin(&req.url),
+            crate::request::origin(&next),
+        );
+        if to != from && hop_req.body.is_some() {
+            let refused = format!(
+                "redirect refused: {from} answered {} to send the request body to {to}; \
+                 a body never goes to another origin",
+                resp.status
+            );
+            return (req, Err(TransportError::final_(refused)));
+        }
+        if to != from {
             hop_req.headers.retain(|(n, _)| {
                 n.eq_ignore_ascii_case("accept") || n.eq_ignore_ascii_case("content-type")
             });
@@ -128,6 +153,8 @@ pub fn send(
     build: &mut dyn FnMut(&mut dyn Env) -> Result<HttpRequest, Error>,
 ) -> Result<(HttpRequest, HttpResponse), Error> {
     let mut attempt = 0;
+    let started_ms = env.now_ms();
+    let mut waited = Duration::ZERO;
     loop {
         let first = build(env)?;
         let (req, outcome) = follow(transport, first, policy.timeout_ms, tries);
@@ -145,12 +172,28 @@ pub fn send(
             Ok(resp) => retry::retryable_status(resp.status),
             Err(e) => e.retryable,
         };
-        if !retryable || attempt >= policy.retries {
-            let tried = if attempt == 0 {
+        let can_retry = retryable && attempt < policy.retries;
+        let wait = can_retry.then(|| wait.unwrap_or_else(|| retry::jittered_backoff(attempt, env)));
+        // The operator's ceiling covers the tries and the waits between them.
+        let spent = Duration::from_millis((env.now_ms() - started_ms).max(0) as u64).max(waited);
+        let out_of_time = match (wait, crate::grants::max_timeout()) {
+            (Some(wait), Some(ceiling)) if spent + wait > ceiling => Some((wait, ceiling)),
+            _ => None,
+        };
+        if !can_retry || out_of_time.is_some() {
+            let mut tried = if attempt == 0 {
                 String::new()
             } else {
                 format!(" (after {} tries)", attempt + 1)
             };
+            if let Some((wait, ceiling)) = out_of_time {
+                tried.push_str(&format!(
+                    " (not retried: waiting {} ms more would pass the host's ceiling of {} ms \
+                     for one request, --max-timeout-ms)",
+                    wait.as_millis(),
+                    ceiling.as_millis()
+                ));
+            }
             return Err(match outcome {
                 Ok(resp) => Error::HttpStatus {
                     code: resp.status,
@@ -160,11 +203,15 @@ pub fn send(
                         truncate(&String::from_utf8_lossy(&resp.body), 500)
                     ),
                 },
+                Err(e) if e.limit => {
+                    Error::Limit(format!("{}{tried}: {}", req.describe(), e.message))
+                }
                 Err(e) => Error::Transport(format!("{}{tried}: {}", req.describe(), e.message)),
             });
         }
-        let wait = wait.unwrap_or_else(|| retry::jittered_backoff(attempt, env));
+        let wait = wait.expect("a retry has a wait");
         transport.sleep(wait);
+        waited += wait;
         attempt += 1;
     }
 }
@@ -378,6 +425,117 @@ mod tests {
             "another origin gets none"
         );
         assert_eq!(s.sent[2].header("accept"), Some("application/json"));
+    }
+
+    fn post(url: &str) -> HttpRequest {
+        HttpRequest {
+            method: "POST",
+            url: url::Url::parse(url).unwrap(),
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: Some(br#"{"api_key":"k3y"}"#.to_vec()),
+        }
+    }
+
+    fn redirect(status: u16, to: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: vec![("Location".into(), to.into())],
+            body: vec![],
+        }
+    }
+
+    #[test]
+    fn a_body_never_follows_a_redirect_to_another_origin() {
+        for status in [307, 308] {
+            let mut s = Script::default().respond_with(redirect(status, "http://other:81/steal"));
+            let mut env = FixedEnv { now_ms: 0, next: 0 };
+            let policy = Policy {
+                retries: 3,
+                timeout_ms: 1,
+            };
+            let err = send(&mut s, &mut env, policy, &mut 0, &mut |_| {
+                Ok(post("http://h/x"))
+            })
+            .unwrap_err();
+            assert_eq!(
+                s.sent.len(),
+                1,
+                "nothing went to the other origin, no retry"
+            );
+            assert_eq!(
+                err,
+                Error::Transport(format!(
+                    "POST http://h/x: redirect refused: http://h answered {status} to send the \
+                     request body to http://other:81; a body never goes to another origin"
+                ))
+            );
+        }
+        // Same origin: followed with the body; a 303 to elsewhere drops it.
+        let mut s = Script::default()
+            .respond_with(redirect(308, "/moved"))
+            .respond_with(redirect(303, "http://other/done"))
+            .respond(200, "[]");
+        let mut env = FixedEnv { now_ms: 0, next: 0 };
+        let policy = Policy {
+            retries: 0,
+            timeout_ms: 1,
+        };
+        send(&mut s, &mut env, policy, &mut 0, &mut |_| {
+            Ok(post("http://h/x"))
+        })
+        .unwrap();
+        assert_eq!(
+            s.sent[1].body.as_deref(),
+            Some(&br#"{"api_key":"k3y"}"#[..])
+        );
+        assert_eq!((s.sent[2].method, s.sent[2].body.as_ref()), ("GET", None));
+    }
+
+    #[test]
+    fn the_hosts_ceiling_bounds_waits_and_limits_are_not_retried() {
+        crate::grants::configure(&[], 10_000);
+        // A Retry-After past the ceiling is not waited for.
+        let mut s = Script::default().respond_with(HttpResponse {
+            status: 429,
+            headers: vec![("Retry-After".into(), "60".into())],
+            body: b"slow down".to_vec(),
+        });
+        let (result, tries) = run(&mut s, 3);
+        assert_eq!(tries, 1);
+        assert!(s.slept.is_empty());
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "not retried: waiting 60000 ms more would pass the host's ceiling of 10000 ms"
+            ),
+            "{err}"
+        );
+        // Waits within it add up until they would not fit.
+        let mut s = Script::default();
+        for _ in 0..4 {
+            s = s.respond_with(HttpResponse {
+                status: 503,
+                headers: vec![("Retry-After".into(), "4".into())],
+                body: vec![],
+            });
+        }
+        let (result, tries) = run(&mut s, 3);
+        assert_eq!(
+            (tries, s.slept.len()),
+            (3, 2),
+            "4 s + 4 s fit in 10 s, a third does not"
+        );
+        assert!(result.is_err());
+        crate::grants::configure(&[], 0);
+        // A body over the host's limit is a limit error, tried once.
+        let mut s = Script::default();
+        s.outcomes.push_back(Err(TransportError::limit("too big")));
+        let (result, tries) = run(&mut s, 3);
+        assert_eq!(tries, 1);
+        assert_eq!(
+            result.unwrap_err(),
+            Error::Limit("GET http://h/x: too big".into())
+        );
     }
 
     #[test]

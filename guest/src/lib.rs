@@ -12,6 +12,7 @@ pub mod error;
 pub mod exchange;
 pub mod fields;
 pub mod flatten;
+pub mod grants;
 pub mod jsonpath;
 pub mod page;
 pub mod paginate;

@@ -123,6 +123,7 @@ fn options(g: &Global) -> Options {
             max_memory_bytes: g.max_memory << 20,
             max_response_bytes: g.max_response_bytes,
             max_cpu: std::time::Duration::from_millis(g.max_cpu_ms),
+            ..Limits::default()
         },
     }
 }

@@ -81,12 +81,19 @@ impl Prepared {
     }
 }
 
-/// A new instance that may not send anything yet.
-async fn closed(rt: &Runtime, opts: &Options) -> Result<Instance, Failure> {
+/// A new instance that may not send anything yet, told the operator's
+/// grants (the config's secret values, the time ceiling).
+async fn closed(rt: &Runtime, opts: &Options, secrets: &[String]) -> Result<Instance, Failure> {
     let closed = egress::Egress::closed().map_err(|e| Failure::Run(e.to_string()))?;
-    rt.instance(closed, &opts.limits)
+    let mut instance = rt
+        .instance(closed, &opts.limits)
         .await
-        .map_err(|e| Failure::Run(format!("starting the component: {e:#}")))
+        .map_err(|e| Failure::Run(format!("starting the component: {e:#}")))?;
+    instance
+        .configure(secrets, &opts.limits)
+        .await
+        .map_err(|e| Failure::Run(e.to_string()))?;
+    Ok(instance)
 }
 
 /// A new instance whose egress policy allows what this config's plan names.
@@ -95,7 +102,7 @@ pub async fn sandboxed(
     config: &Prepared,
     opts: &Options,
 ) -> Result<Instance, Failure> {
-    let mut instance = closed(rt, opts).await?;
+    let mut instance = closed(rt, opts, config.masker.values()).await?;
     let plan = instance
         .plan(&config.json, opts.env.as_deref())
         .await
@@ -131,7 +138,7 @@ pub async fn validate(
     config: &Prepared,
     opts: &Options,
 ) -> Result<Vec<String>, Failure> {
-    let mut instance = closed(rt, opts).await?;
+    let mut instance = closed(rt, opts, config.masker.values()).await?;
     let problems: Vec<Problem> = instance
         .validate(&config.json, opts.env.as_deref())
         .await
@@ -266,7 +273,7 @@ pub fn elapsed(since: Instant) -> String {
 }
 
 pub async fn schema(rt: &Runtime) -> Result<String, Failure> {
-    let mut instance = closed(rt, &Options::default()).await?;
+    let mut instance = closed(rt, &Options::default(), &[]).await?;
     instance
         .schema()
         .await

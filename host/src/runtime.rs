@@ -25,6 +25,9 @@ pub struct Limits {
     /// CPU time the component may use in one call (waiting for the network
     /// or for a retry does not count).
     pub max_cpu: Duration,
+    /// `--max-timeout-ms`: the longest one request may take with its
+    /// retries and waits; a config's `timeout_ms` may not ask for more.
+    pub max_timeout_ms: u32,
 }
 
 impl Default for Limits {
@@ -33,6 +36,7 @@ impl Default for Limits {
             max_memory_bytes: 256 << 20,
             max_response_bytes: 64 << 20,
             max_cpu: Duration::from_secs(30),
+            max_timeout_ms: 120_000,
         }
     }
 }
@@ -349,6 +353,20 @@ impl Instance {
         };
         let sent = egress.sent.load(std::sync::atomic::Ordering::Relaxed);
         RunError::Trap(anyhow::Error::from(e).context(format!("{name} after {sent} requests")))
+    }
+
+    /// Hands the component what the operator granted: the config's secret
+    /// values and the time ceiling (WIT `admin.configure`).
+    pub async fn configure(&mut self, secrets: &[String], limits: &Limits) -> Result<(), RunError> {
+        let grants = crate::bindings::Grants {
+            secrets: secrets.to_vec(),
+            max_timeout_ms: limits.max_timeout_ms,
+        };
+        self.bindings
+            .apiconn_connector_admin()
+            .call_configure(fresh(&mut self.store), &grants)
+            .await
+            .map_err(|e| self.trapped(e))
     }
 
     pub async fn validate(

@@ -2,7 +2,10 @@
 //!
 //! Credentials go only to the origin of `source.url` (and the token request
 //! only to the token URL): a next-page URL or a redirect to another origin
-//! never receives them.
+//! never receives them. Credentials are the auth block's values, the
+//! custom signature, and any configured header, parameter or body value
+//! that holds a secret (see [`crate::grants`]); every one of them is also
+//! registered with the masker.
 
 pub mod appkey;
 pub mod oauth2;
@@ -35,6 +38,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(auth: &Auth, source_url: &url::Url) -> Self {
+        register_secrets(auth);
         let oauth2 = match auth {
             Auth::Oauth2 {
                 token_url,
@@ -109,22 +113,26 @@ impl Authenticator {
 
     /// Adds credentials, then the custom signature, then the AppKey
     /// signature (which signs the final request) — all only on the source's
-    /// origin.
+    /// origin. A request to any other origin (a next-page link) gets none of
+    /// them, and loses every configured value that holds a secret.
     pub fn finish(&self, req: &mut HttpRequest, signature: Option<&Signature>, env: &mut dyn Env) {
-        let ours = origin(&req.url) == self.origin;
-        if ours {
-            self.apply(req);
+        if let Some(secret) = signature.and_then(|s| s.secret.as_deref()) {
+            crate::grants::register(secret);
         }
+        if origin(&req.url) != self.origin {
+            strip_credentials(req);
+            return;
+        }
+        self.apply(req);
         if let Some(sig) = signature {
             sign::apply(sig, req);
         }
-        if ours
-            && let Auth::Appkey {
-                app_key,
-                app_secret,
-                signature_method,
-                stage,
-            } = &self.auth
+        if let Auth::Appkey {
+            app_key,
+            app_secret,
+            signature_method,
+            stage,
+        } = &self.auth
         {
             appkey::sign(
                 req,
@@ -154,6 +162,84 @@ impl Authenticator {
                 }
             }
         }
+    }
+}
+
+/// Registers the credentials of an auth block with the masker: a literal
+/// token is as secret as one from a reference.
+fn register_secrets(auth: &Auth) {
+    use crate::grants::{register, register_basic};
+    match auth {
+        Auth::None {} => {}
+        Auth::Basic { username, password } => register_basic(username, password),
+        Auth::Bearer { token } => register(token),
+        Auth::ApiKey { value, .. } => register(value),
+        Auth::Oauth2 {
+            client_id,
+            client_secret,
+            ..
+        } => {
+            register(client_secret);
+            let (id, secret) = oauth2::form_encoded(client_id, client_secret);
+            register_basic(&id, &secret);
+        }
+        Auth::Appkey { app_secret, .. } => register(app_secret),
+    }
+}
+
+/// Removes every header, query parameter and body value that holds a
+/// credential, for a request to an origin that is not the source's.
+fn strip_credentials(req: &mut HttpRequest) {
+    use crate::grants::is_credential;
+    req.headers.retain(|(_, v)| !is_credential(v));
+    if req.url.query_pairs().any(|(_, v)| is_credential(&v)) {
+        let kept: Vec<(String, String)> = req
+            .url
+            .query_pairs()
+            .filter(|(_, v)| !is_credential(v))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        req.url.query_pairs_mut().clear().extend_pairs(&kept);
+        if kept.is_empty() {
+            req.url.set_query(None);
+        }
+    }
+    let Some(body) = &req.body else {
+        return;
+    };
+    if !is_credential(&String::from_utf8_lossy(body)) {
+        return;
+    }
+    if request::is_form(req) {
+        let kept: Vec<(String, String)> = request::body_items(req)
+            .into_iter()
+            .filter(|(_, v)| !is_credential(v))
+            .collect();
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.extend_pairs(&kept);
+        req.body = Some(form.finish().into_bytes());
+    } else {
+        let doc = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(without_credentials);
+        req.body = Some(doc.map(|d| d.to_string().into_bytes()).unwrap_or_default());
+    }
+}
+
+/// A JSON value with every string that holds a credential removed (from
+/// objects and arrays); `None` when the value itself is one.
+fn without_credentials(v: Value) -> Option<Value> {
+    match v {
+        Value::String(s) if crate::grants::is_credential(&s) => None,
+        Value::Object(map) => Some(Value::Object(
+            map.into_iter()
+                .filter_map(|(k, v)| without_credentials(v).map(|v| (k, v)))
+                .collect(),
+        )),
+        Value::Array(items) => Some(Value::Array(
+            items.into_iter().filter_map(without_credentials).collect(),
+        )),
+        other => Some(other),
     }
 }
 
@@ -242,6 +328,59 @@ mod tests {
         let mut req = request("http://evil.example/v1");
         appkey.finish(&mut req, None, &mut env);
         assert_eq!(req.header("x-ca-key"), None);
+    }
+
+    #[test]
+    fn another_origin_gets_no_signature_and_no_secret_bearing_values() {
+        crate::grants::configure(&["s3cr3t".into()], 0);
+        let mut env = FixedEnv { now_ms: 0, next: 0 };
+        let auth = authenticator(
+            json!({"type": "api_key", "key": "k", "value": "literal-key", "add_to": "params"}),
+        );
+        let signature: Signature = serde_json::from_value(json!({
+            "name": "sign", "location": "headers", "function": "HMAC_SHA256", "secret": "sig-key"
+        }))
+        .unwrap();
+        let build = |url: &str| {
+            let mut req = request(url);
+            req.method = "POST";
+            req.set_header("Content-Type", "application/json".into());
+            req.set_header("X-Token", "Bearer s3cr3t".into());
+            req.set_header("X-Plain", "hello".into());
+            req.body =
+                Some(br#"{"q":1,"auth":{"pw":"s3cr3t","keep":2},"list":["s3cr3t",3]}"#.to_vec());
+            req
+        };
+        let mut ours = build("http://api.example:8080/v1/x?page=2");
+        auth.finish(&mut ours, Some(&signature), &mut env);
+        assert_eq!(ours.header("x-token"), Some("Bearer s3cr3t"));
+        assert!(ours.header("sign").is_some());
+        assert_eq!(ours.url.query(), Some("page=2&k=literal-key"));
+
+        let mut theirs = build("http://other.example:8080/v1/x?page=2&stolen=s3cr3t&k=literal-key");
+        auth.finish(&mut theirs, Some(&signature), &mut env);
+        assert_eq!(theirs.header("x-token"), None);
+        assert_eq!(
+            theirs.header("sign"),
+            None,
+            "no signature for another origin"
+        );
+        assert_eq!(theirs.header("x-plain"), Some("hello"));
+        assert_eq!(
+            theirs.url.query(),
+            Some("page=2"),
+            "the literal API key is a credential too"
+        );
+        assert_eq!(
+            theirs.body.as_deref(),
+            Some(&br#"{"q":1,"auth":{"keep":2},"list":[3]}"#[..])
+        );
+        // The literal credentials are masked too.
+        assert_eq!(
+            crate::grants::mask("k=literal-key&s=sig-key"),
+            "k=***&s=***"
+        );
+        crate::grants::configure(&[], 0);
     }
 
     #[test]
