@@ -3,9 +3,9 @@
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::exchange::Transport;
 use crate::read::Reader;
 use crate::request::Env;
+use crate::requester::Transport;
 use serde_json::{Value, json};
 
 /// Headers whose values are credentials.
@@ -28,11 +28,11 @@ pub fn check(
         "url": config.source.url,
     });
     let mut reader = Reader::open(config, None)?;
-    let (core, auth) = reader.parts();
+    let (core, requester) = reader.parts();
     core.count_request()?;
     let mut tries = 0;
-    let result = core.send(auth, transport, env, &mut tries);
-    let token = auth.last_exchange.as_ref().map(
+    let result = core.send(requester, transport, env, &mut tries);
+    let token = requester.auth.last_exchange.as_ref().map(
         |t| json!({"request": t.request, "response": {"status": t.status, "body": t.response}}),
     );
     let (req, resp) = match result {
@@ -80,8 +80,8 @@ pub fn check(
 mod tests {
     use super::*;
     use crate::config;
-    use crate::exchange::testing::Script;
     use crate::request::testing::FixedEnv;
+    use crate::requester::testing::Script;
 
     #[test]
     fn shows_request_and_response_with_credentials_masked() {

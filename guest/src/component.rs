@@ -2,8 +2,8 @@
 //! transport, WASI clocks for waiting.
 
 use crate::error::{Error, Problem};
-use crate::exchange::{Transport, TransportError};
 use crate::request::{HttpRequest, HttpResponse, SystemEnv};
+use crate::requester::{Transport, TransportError};
 use crate::{check, config, grants, read, write};
 use std::cell::RefCell;
 use std::time::Duration;

@@ -1,16 +1,15 @@
 //! The API input component as a state machine: build the request, read the
 //! response into a batch of flat records, say where the read stands.
 
-use crate::auth::{self, Authenticator};
 use crate::config::{Config, Location, Read, ReadMethod, Source};
 use crate::error::{Error, truncate};
-use crate::exchange::{self, Policy, Transport};
 use crate::fields::{self, Spec};
 use crate::flatten::{self, FlattenError};
 use crate::jsonpath::{self, Path};
 use crate::page::{self, Record};
 use crate::paginate::{Page, Plan, Position, Traverse, Values};
 use crate::request::{self, Env, HttpRequest, HttpResponse, Resolved};
+use crate::requester::{Policy, Requester, Transport};
 use crate::stop::Facts;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -69,7 +68,7 @@ pub enum Next {
 /// A reader: its credentials, and everything else.
 pub struct Reader {
     core: Core,
-    auth: Authenticator,
+    requester: Requester,
 }
 
 impl std::ops::Deref for Reader {
@@ -120,7 +119,6 @@ impl Reader {
         };
         let records_path =
             jsonpath::parse(&read.records).map_err(|e| Error::config("read.records", e))?;
-        let base = request::join_url(&config.source.url, "")?;
         let plan = Plan::new(read.paginate.as_ref())?;
         let mut state = state;
         if let Some(inc) = &read.incremental {
@@ -148,7 +146,7 @@ impl Reader {
             .iter()
             .any(|p| page::overlaps(p, &records_path));
         Ok(Reader {
-            auth: Authenticator::new(&config.source.auth, &base),
+            requester: Requester::new(&config.source, read.signature.clone())?,
             core: Core {
                 source: config.source,
                 read,
@@ -165,9 +163,9 @@ impl Reader {
         })
     }
 
-    /// The reader's state and its credentials, borrowed apart.
-    pub fn parts(&mut self) -> (&mut Core, &mut Authenticator) {
-        (&mut self.core, &mut self.auth)
+    /// The reader's state and its requester, borrowed apart.
+    pub fn parts(&mut self) -> (&mut Core, &mut Requester) {
+        (&mut self.core, &mut self.requester)
     }
 }
 
@@ -190,10 +188,7 @@ impl Core {
     }
 
     pub fn policy(&self) -> Policy {
-        Policy {
-            retries: self.source.retries,
-            timeout_ms: self.source.timeout_ms,
-        }
+        Policy::of(&self.source)
     }
 
     fn position(&self) -> Position {
@@ -324,20 +319,12 @@ impl Core {
     /// Sends the next data request, authenticated and signed, with retries.
     pub fn send(
         &self,
-        auth: &mut Authenticator,
+        requester: &mut Requester,
         transport: &mut dyn Transport,
         env: &mut dyn Env,
         tries: &mut u32,
     ) -> Result<(HttpRequest, HttpResponse), Error> {
-        auth::send(
-            transport,
-            env,
-            self.policy(),
-            tries,
-            auth,
-            self.signature(),
-            &mut |env| self.build_request(env),
-        )
+        requester.send(transport, env, tries, &mut |env| self.build_request(env))
     }
 
     /// Checks the cap before a new logical request.
@@ -660,9 +647,9 @@ pub fn partitions(
     if let Next::Values = reader.next() {
         reader.count_request()?;
         let mut tries = 0;
-        let policy = reader.policy();
-        let (req, resp) = exchange::send(transport, env, policy, &mut tries, &mut |env| {
-            reader.build_values_request(env)
+        let (core, requester) = reader.parts();
+        let (req, resp) = requester.send_plain(transport, env, &mut tries, &mut |env| {
+            core.build_values_request(env)
         })?;
         reader.handle_values(&req, &resp)?;
     }
@@ -710,19 +697,20 @@ pub fn next_batch(
         let policy = reader.policy();
         match reader.next() {
             Next::Values => {
-                let (req, resp) = exchange::send(transport, env, policy, &mut tries, &mut |env| {
-                    reader.build_values_request(env)
+                let (core, requester) = reader.parts();
+                let (req, resp) = requester.send_plain(transport, env, &mut tries, &mut |env| {
+                    core.build_values_request(env)
                 })?;
                 reader.handle_values(&req, &resp)?;
             }
             Next::Data => {
-                let Reader { core, auth } = reader;
+                let Reader { core, requester } = reader;
                 // A body that is not JSON or a repeated page may be a passing
                 // fault (a proxy's error page, a cache): ask again while the
                 // retries last.
                 let mut attempt = 0;
                 loop {
-                    let (req, resp) = core.send(auth, transport, env, &mut tries)?;
+                    let (req, resp) = core.send(requester, transport, env, &mut tries)?;
                     match core.accept(&req, &resp) {
                         Ok(accepted) => return core.take(&req, &resp, accepted, tries).map(Some),
                         Err(unusable) if attempt < policy.retries => {
@@ -831,8 +819,8 @@ impl Parsed<'_> {
 mod tests {
     use super::*;
     use crate::config;
-    use crate::exchange::testing::Script;
     use crate::request::testing::FixedEnv;
+    use crate::requester::testing::Script;
 
     fn reader(config_json: &str) -> Reader {
         Reader::open(config::load(config_json, None).unwrap(), None).unwrap()
@@ -982,7 +970,7 @@ mod tests {
 
     mod pagination {
         use super::*;
-        use crate::exchange::testing::{Responder, ok};
+        use crate::requester::testing::{Responder, ok};
         use serde_json::json;
 
         fn param(req: &HttpRequest, name: &str) -> Option<String> {
@@ -1251,11 +1239,11 @@ mod tests {
                 .take(2)
                 .map(|i| serde_json::json!({"id": i}))
                 .collect();
-            crate::exchange::testing::ok(serde_json::json!({"items": items}))
+            crate::requester::testing::ok(serde_json::json!({"items": items}))
         };
         let ids = pagination::ids;
         let mut r = reader(config);
-        let mut t = crate::exchange::testing::Responder::new(serve);
+        let mut t = crate::requester::testing::Responder::new(serve);
         let first = read_all(&mut r, &mut t).unwrap();
         assert_eq!(ids(&first), vec![1, 2, 3, 4, 5]);
         let state = first.last().unwrap().checkpoint.clone();
@@ -1263,7 +1251,7 @@ mod tests {
         drop(t);
         store.borrow_mut().extend([6, 7, 8]);
         let mut again = Reader::open(config::load(config, None).unwrap(), Some(&state)).unwrap();
-        let mut t = crate::exchange::testing::Responder::new(serve);
+        let mut t = crate::requester::testing::Responder::new(serve);
         let second = read_all(&mut again, &mut t).unwrap();
         // The API's `>=` gives 5 again; it is skipped.
         assert_eq!(ids(&second), vec![6, 7, 8]);

@@ -12,7 +12,6 @@ pub mod oauth2;
 
 use crate::config::{Auth, Signature};
 use crate::error::Error;
-use crate::exchange::{self, Policy, Transport};
 use crate::request::{self, Env, HttpRequest, HttpResponse, origin};
 use crate::sign;
 use base64::Engine as _;
@@ -85,23 +84,28 @@ impl Authenticator {
             }
     }
 
-    /// Fetches a token (with the retries of `policy`); a failure is an auth error.
-    pub fn fetch_token(
+    /// The token request (the Requester sends it with the data retries).
+    pub fn token_request(&self) -> Result<HttpRequest, Error> {
+        match &self.oauth2 {
+            Some(client) => client.token_request(),
+            None => Err(Error::Internal("a token request without oauth2".into())),
+        }
+    }
+
+    /// Reads the token from a successful token response; remembers the
+    /// exchange for `check`. A response without a token is an auth error.
+    pub fn accept_token(
         &mut self,
-        transport: &mut dyn Transport,
-        env: &mut dyn Env,
-        policy: Policy,
-        tries: &mut u32,
+        req: &HttpRequest,
+        resp: &HttpResponse,
+        now_ms: i64,
     ) -> Result<(), Error> {
         let Some(client) = &self.oauth2 else {
             return Ok(());
         };
-        let req = client.token_request()?;
-        let (req, resp) = exchange::send(transport, env, policy, tries, &mut |_| Ok(req.clone()))
-            .map_err(|e| Error::Auth(format!("the token request failed: {e}")))?;
-        let token = client.read_token(&req, &resp, env.now_ms());
+        let token = client.read_token(req, resp, now_ms);
         self.last_exchange = Some(TokenExchange {
-            request: oauth2::show_request(&req),
+            request: oauth2::show_request(req),
             status: resp.status,
             response: serde_json::from_slice(&resp.body)
                 .map(|v: Value| oauth2::mask(&v))
@@ -109,6 +113,11 @@ impl Authenticator {
         });
         self.token = Some(token?);
         Ok(())
+    }
+
+    /// Drops the token, so the next request fetches a new one (after a 401).
+    pub fn forget_token(&mut self) {
+        self.token = None;
     }
 
     /// Adds credentials, then the custom signature, then the AppKey
@@ -243,47 +252,9 @@ fn without_credentials(v: Value) -> Option<Value> {
     }
 }
 
-/// Sends the request that `build` makes, authenticated: fetches an OAuth
-/// token first when needed, and once more after a 401 (a second 401 is an
-/// auth error).
-pub fn send(
-    transport: &mut dyn Transport,
-    env: &mut dyn Env,
-    policy: Policy,
-    tries: &mut u32,
-    auth: &mut Authenticator,
-    signature: Option<&Signature>,
-    build: &mut dyn FnMut(&mut dyn Env) -> Result<HttpRequest, Error>,
-) -> Result<(HttpRequest, HttpResponse), Error> {
-    let mut fetched_after_401 = false;
-    loop {
-        if auth.needs_token(env.now_ms()) {
-            auth.fetch_token(transport, env, policy, tries)?;
-        }
-        let result = exchange::send(transport, env, policy, tries, &mut |env| {
-            let mut req = build(env)?;
-            auth.finish(&mut req, signature, env);
-            Ok(req)
-        });
-        match result {
-            Err(Error::HttpStatus { code: 401, message }) if auth.oauth2.is_some() => {
-                if fetched_after_401 {
-                    return Err(Error::Auth(format!(
-                        "the API refused a freshly fetched token (HTTP 401): {message}"
-                    )));
-                }
-                fetched_after_401 = true;
-                auth.token = None;
-            }
-            other => return other,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::testing::{Responder, ok};
     use crate::request::testing::FixedEnv;
     use serde_json::json;
 
@@ -409,91 +380,5 @@ mod tests {
         req.body = Some(b"q=1".to_vec());
         key("body").finish(&mut req, None, &mut env);
         assert_eq!(req.body.as_deref(), Some(&b"q=1&apikey=v1"[..]));
-    }
-
-    #[test]
-    fn oauth_tokens_are_reused_refreshed_on_expiry_and_once_after_a_401() {
-        let mut auth = authenticator(
-            json!({"type": "oauth2", "token_url": "http://auth/token", "client_id": "i", "client_secret": "s"}),
-        );
-        let mut issued = 0;
-        let mut t = Responder::new(move |req: &HttpRequest| {
-            if req.url.host_str() == Some("auth") {
-                issued += 1;
-                return ok(json!({"access_token": format!("tok{issued}"), "expires_in": 100}));
-            }
-            match req.header("authorization") {
-                Some("Bearer tok2") | Some("Bearer tok3") => ok(json!([])),
-                _ => HttpResponse {
-                    status: 401,
-                    headers: vec![],
-                    body: b"expired".to_vec(),
-                },
-            }
-        });
-        let mut env = FixedEnv { now_ms: 0, next: 0 };
-        let policy = Policy {
-            retries: 0,
-            timeout_ms: 1000,
-        };
-        let mut tries = 0;
-        let mut build = |_: &mut dyn Env| Ok(request("http://api.example:8080/v1/x"));
-        // tok1 is refused: one new token, then success.
-        send(
-            &mut t, &mut env, policy, &mut tries, &mut auth, None, &mut build,
-        )
-        .unwrap();
-        assert_eq!(t.sent.len(), 4);
-        // Reused while valid.
-        send(
-            &mut t, &mut env, policy, &mut tries, &mut auth, None, &mut build,
-        )
-        .unwrap();
-        assert_eq!(t.sent.len(), 5);
-        // Fetched again when about to expire (100 s life, refreshed 10 s early).
-        env.now_ms = 90_000;
-        send(
-            &mut t, &mut env, policy, &mut tries, &mut auth, None, &mut build,
-        )
-        .unwrap();
-        assert_eq!(t.sent.len(), 7);
-        assert_eq!(t.sent[6].header("authorization"), Some("Bearer tok3"));
-    }
-
-    #[test]
-    fn a_second_401_is_an_auth_error() {
-        let mut auth = authenticator(
-            json!({"type": "oauth2", "token_url": "http://auth/token", "client_id": "i", "client_secret": "s"}),
-        );
-        let mut t = Responder::new(|req: &HttpRequest| {
-            if req.url.host_str() == Some("auth") {
-                ok(json!({"access_token": "t"}))
-            } else {
-                HttpResponse {
-                    status: 401,
-                    headers: vec![],
-                    body: b"no".to_vec(),
-                }
-            }
-        });
-        let mut env = FixedEnv { now_ms: 0, next: 0 };
-        let err = send(
-            &mut t,
-            &mut env,
-            Policy {
-                retries: 0,
-                timeout_ms: 1,
-            },
-            &mut 0,
-            &mut auth,
-            None,
-            &mut |_| Ok(request("http://api.example:8080/v1/x")),
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::Auth(m) if m.starts_with("the API refused a freshly fetched token (HTTP 401)")),
-            "{err}"
-        );
-        assert_eq!(t.sent.len(), 4);
     }
 }
