@@ -292,24 +292,13 @@ pub fn describe(e: &GuestError) -> String {
         }
         GuestError::Auth(m) => format!("authentication failed: {m}"),
         GuestError::HttpStatus(h) => format!("HTTP {}: {}", h.code, h.message),
-        GuestError::Transport(m) => format!("request failed: {}", tidy_transport(m)),
+        GuestError::Transport(m) => format!("request failed: {m}"),
         GuestError::Limit(m) => format!("limit reached: {m}"),
         GuestError::Response(m) => format!("unusable response: {m}"),
         GuestError::NonCompliantRecord(m) => format!("non-compliant record: {m}"),
         GuestError::DirtyRecords(m) => format!("dirty records: {m}"),
         GuestError::Internal(m) => format!("internal error: {m}"),
     }
-}
-
-/// `InternalError(Some("egress refused: …"))` → `egress refused: …`.
-fn tidy_transport(m: &str) -> String {
-    if let Some(start) = m.find("InternalError(Some(\"") {
-        let rest = &m[start + 20..];
-        if let Some(end) = rest.rfind("\"))") {
-            return format!("{}{}", &m[..start], rest[..end].replace("\\\"", "\""));
-        }
-    }
-    m.to_string()
 }
 
 pub fn problem_line(p: &Problem) -> String {
@@ -351,6 +340,22 @@ impl Instance {
         RunError::Trap(anyhow::Error::from(e).context(format!("{name} after {sent} requests")))
     }
 
+    /// The component's error, with the egress's words for the failure of
+    /// the last request (the wasi:http code the component saw has none).
+    fn failed(&self, e: GuestError) -> RunError {
+        let Some(detail) = self.store.data().egress.last_failure() else {
+            return RunError::Guest(e);
+        };
+        let add = |m: String| format!("{m} ({detail})");
+        RunError::Guest(match e {
+            GuestError::Auth(m) => GuestError::Auth(add(m)),
+            GuestError::Transport(m) => GuestError::Transport(add(m)),
+            GuestError::Limit(m) => GuestError::Limit(add(m)),
+            GuestError::Response(m) => GuestError::Response(add(m)),
+            other => other,
+        })
+    }
+
     pub async fn validate(
         &mut self,
         config: &str,
@@ -369,7 +374,7 @@ impl Instance {
             .call_plan(fresh(&mut self.store), config, env)
             .await
             .map_err(|e| self.trapped(e))?
-            .map_err(RunError::Guest)
+            .map_err(|e| self.failed(e))
     }
 
     pub async fn partitions(
@@ -382,7 +387,7 @@ impl Instance {
             .call_partitions(fresh(&mut self.store), config, env)
             .await
             .map_err(|e| self.trapped(e))?
-            .map_err(RunError::Guest)
+            .map_err(|e| self.failed(e))
     }
 
     pub async fn check(&mut self, config: &str, env: Option<&str>) -> Result<String, RunError> {
@@ -391,7 +396,7 @@ impl Instance {
             .call_check(fresh(&mut self.store), config, env)
             .await
             .map_err(|e| self.trapped(e))?
-            .map_err(RunError::Guest)
+            .map_err(|e| self.failed(e))
     }
 
     pub async fn schema(&mut self) -> Result<String, RunError> {
@@ -414,7 +419,7 @@ impl Instance {
             .call_open(fresh(&mut self.store), config, env, state)
             .await
             .map_err(|e| self.trapped(e))?
-            .map_err(RunError::Guest)
+            .map_err(|e| self.failed(e))
     }
 
     pub async fn next_batch(&mut self, reader: ResourceAny) -> Result<Option<Batch>, RunError> {
@@ -424,7 +429,7 @@ impl Instance {
             .call_next_batch(fresh(&mut self.store), reader)
             .await
             .map_err(|e| self.trapped(e))?
-            .map_err(RunError::Guest)
+            .map_err(|e| self.failed(e))
     }
 }
 
@@ -440,7 +445,7 @@ impl Instance {
             .call_open(fresh(&mut self.store), config, env)
             .await
             .map_err(|e| self.trapped(e))?
-            .map_err(RunError::Guest)
+            .map_err(|e| self.failed(e))
     }
 
     pub async fn check_records(
@@ -506,5 +511,6 @@ pub fn egress_for(
         limiter: None,
         sent: Default::default(),
         name: plan.name.clone(),
+        detail: Default::default(),
     }
 }

@@ -164,6 +164,101 @@ mod egress {
                 .all(|r| r.header("authorization") == Some("Bearer tk"))
         );
     }
+
+    /// Addresses the namespace of the IPv6 test puts on its loopback
+    /// interface: one global, one documentation, one local-use NAT64
+    /// address embedding 127.0.0.1. No packet can leave the namespace.
+    const NETNS_SETUP: &str = "ip link set lo up && ip addr add 2600:1::1/128 dev lo && ip addr add 3fff::1/128 dev lo && ip addr add 64:ff9b:1::7f00:1/128 dev lo";
+
+    /// IPv6 is judged by an allow-list, end to end: inside a user and
+    /// network namespace (`unshare -rn`) this test binary runs
+    /// `inside_the_namespace`, which reads from listeners bound to
+    /// non-loopback addresses.
+    #[test]
+    fn ipv6_global_unicast_is_reached_and_special_ranges_are_refused() {
+        let probe = std::process::Command::new("unshare")
+            .args(["-rn", "sh", "-c", NETNS_SETUP])
+            .output();
+        match &probe {
+            Ok(o) if o.status.success() => {}
+            other => {
+                eprintln!(
+                    "SKIPPED ipv6_global_unicast_is_reached_and_special_ranges_are_refused: `unshare -rn` with `ip addr add` is not available here: {other:?}"
+                );
+                println!("SKIPPED");
+                return;
+            }
+        }
+        let bin = apiconn_tests::bin::apiconn();
+        let exe = std::env::current_exe().unwrap();
+        let out: Run = std::process::Command::new("unshare")
+            .args([
+                "-rn",
+                "sh",
+                "-c",
+                &format!("{NETNS_SETUP} && exec \"$0\" \"$@\""),
+            ])
+            .arg(exe)
+            .args([
+                "--exact",
+                "egress::inside_the_namespace",
+                "--ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("APICONN_TEST_BIN", bin)
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("1 passed"), "{}", out.stdout);
+    }
+
+    #[test]
+    #[ignore = "run inside a network namespace by ipv6_global_unicast_is_reached_and_special_ranges_are_refused"]
+    fn inside_the_namespace() {
+        let bin = std::env::var("APICONN_TEST_BIN").expect("APICONN_TEST_BIN");
+        let read = |addr: &str, port: u16| -> Run {
+            let config = json!({"source": {"name": "t", "url": format!("http://[{addr}]:{port}"), "retries": 0}, "read": {}});
+            let path = config_file(&config.to_string(), "json");
+            std::process::Command::new(&bin)
+                .args(["read", path.to_str().unwrap()])
+                .env("APICONN_CACHE_DIR", apiconn_tests::bin::cache_dir())
+                .output()
+                .unwrap()
+                .into()
+        };
+        // A global address: reached without --allow-private.
+        let global = TcpListener::bind("[2600:1::1]:0").unwrap();
+        let port = global.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut s in global.incoming().flatten() {
+                let _ = s.read(&mut [0; 4096]);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10\r\nconnection: close\r\n\r\n[{\"id\":1}]");
+            }
+        });
+        let out = read("2600:1::1", port);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(out.stdout, "{\"id\":1}\n");
+        // Documentation and local-use NAT64 to 127.0.0.1: refused, and
+        // their listeners see no connection.
+        for addr in ["3fff::1", "64:ff9b:1::7f00:1"] {
+            let trip = TcpListener::bind(format!("[{addr}]:0")).unwrap();
+            trip.set_nonblocking(true).unwrap();
+            let out = read(addr, trip.local_addr().unwrap().port());
+            assert_eq!(out.code, 1, "{addr}: {}", out.stderr);
+            assert!(
+                out.stderr.contains(&format!(
+                    "resolves to {addr}, which is not a public address (pass --allow-private"
+                )),
+                "{addr}: {}",
+                out.stderr
+            );
+            let trip = Tripwire(trip);
+            assert_eq!(trip.connections(), 0, "{addr}");
+        }
+    }
 }
 
 mod tls {
