@@ -44,6 +44,15 @@ struct Global {
     /// Let `${env:NAME}` resolve this variable (repeatable).
     #[arg(long = "allow-env", global = true, value_name = "NAME")]
     allow_env: Vec<String>,
+    /// Let `${env:NAME}` resolve every variable whose name starts with
+    /// PREFIX (repeatable); `--allow-env-prefix APICONN_SECRET_` is what
+    /// earlier versions allowed by default.
+    #[arg(long = "allow-env-prefix", global = true, value_name = "PREFIX",
+          value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    allow_env_prefix: Vec<String>,
+    /// Let a config turn off TLS certificate verification (`source.tls.insecure_skip_verify`).
+    #[arg(long, global = true)]
+    allow_insecure_tls: bool,
     /// Directory whose files `${file:NAME}` may read.
     #[arg(long, global = true, value_name = "DIR")]
     secrets_dir: Option<PathBuf>,
@@ -56,6 +65,9 @@ struct Global {
     /// CPU time the connector may use in one call, in milliseconds (waiting does not count).
     #[arg(long, global = true, default_value_t = 30_000, value_name = "MS")]
     max_cpu_ms: u64,
+    /// The most a config's `source.timeout_ms` may be, in milliseconds.
+    #[arg(long, global = true, default_value_t = 120_000, value_name = "MS")]
+    max_timeout_ms: u32,
 }
 
 #[derive(Subcommand)]
@@ -116,13 +128,16 @@ fn options(g: &Global) -> Options {
         allow_private: g.allow_private,
         secrets: SecretPolicy {
             allow_env: g.allow_env.clone(),
+            allow_env_prefixes: g.allow_env_prefix.clone(),
             secrets_dir: g.secrets_dir.clone(),
         },
         resolve: g.resolve.clone(),
+        allow_insecure_tls: g.allow_insecure_tls,
         limits: Limits {
             max_memory_bytes: g.max_memory << 20,
             max_response_bytes: g.max_response_bytes,
             max_cpu: std::time::Duration::from_millis(g.max_cpu_ms),
+            max_timeout_ms: g.max_timeout_ms,
         },
     }
 }

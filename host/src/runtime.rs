@@ -25,6 +25,8 @@ pub struct Limits {
     /// CPU time the component may use in one call (waiting for the network
     /// or for a retry does not count).
     pub max_cpu: Duration,
+    /// `--max-timeout-ms`: the most a config's `source.timeout_ms` may ask.
+    pub max_timeout_ms: u32,
 }
 
 impl Default for Limits {
@@ -33,6 +35,7 @@ impl Default for Limits {
             max_memory_bytes: 256 << 20,
             max_response_bytes: 64 << 20,
             max_cpu: Duration::from_secs(30),
+            max_timeout_ms: 120_000,
         }
     }
 }

@@ -381,7 +381,21 @@ mod tls {
             no_dir.stderr
         );
 
-        let insecure = read(json!({"insecure_skip_verify": true}), &[]);
+        // Turning verification off is the operator's call.
+        let refused = read(json!({"insecure_skip_verify": true}), &[]);
+        assert_eq!(refused.code, 1);
+        assert!(
+            refused.stderr.contains("invalid config:")
+                && refused.stderr.contains(
+                    "source.tls.insecure_skip_verify: not allowed by this host (pass --allow-insecure-tls to allow it)"
+                ),
+            "{}",
+            refused.stderr
+        );
+        let insecure = read(
+            json!({"insecure_skip_verify": true}),
+            &["--allow-insecure-tls"],
+        );
         assert_eq!(insecure.code, 0, "{}", insecure.stderr);
         assert!(
             insecure
@@ -604,5 +618,55 @@ mod limits {
             out.stderr
         );
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_timeout_above_the_host_ceiling_is_a_config_error() {
+        let api = TestApi::start(|_| Reply::json(200, &json!([{"id": 1}])));
+        let config = |ms: u32| {
+            config_file(
+                &json!({"source": {"name": "t", "url": api.url(), "timeout_ms": ms}, "read": {}})
+                    .to_string(),
+                "json",
+            )
+        };
+        let above = config(200_000);
+        let above = above.to_str().unwrap();
+        let refused = "source.timeout_ms: 200000 ms is above this host's ceiling of 120000 ms (raise it with --max-timeout-ms)";
+        for command in ["read", "validate"] {
+            let out = run(&[command, above, "--allow-private"]);
+            assert_eq!(out.code, 1, "{command}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("invalid config:") && out.stderr.contains(refused),
+                "{command}: {}",
+                out.stderr
+            );
+        }
+        assert!(api.seen().is_empty(), "nothing was sent");
+        for command in ["read", "validate"] {
+            let out = run(&[
+                command,
+                above,
+                "--allow-private",
+                "--max-timeout-ms",
+                "200000",
+            ]);
+            assert_eq!(out.code, 0, "{command}: {}", out.stderr);
+        }
+        assert_eq!(api.seen().len(), 1);
+        let out = run(&[
+            "read",
+            config(5_000).to_str().unwrap(),
+            "--allow-private",
+            "--max-timeout-ms",
+            "4999",
+        ]);
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr
+                .contains("5000 ms is above this host's ceiling of 4999 ms"),
+            "{}",
+            out.stderr
+        );
     }
 }
