@@ -3,6 +3,7 @@
 //! progress go to stderr.
 
 use anyhow::Context as _;
+use apiconn::logs::for_people;
 use apiconn::run::{self, Failure, Options, Prepared};
 use apiconn::runtime::{Limits, Runtime};
 use apiconn::secrets::SecretPolicy;
@@ -157,20 +158,11 @@ fn prepare(path: &Path, opts: &Options) -> Result<Prepared, Failure> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("APICONN_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    apiconn::logs::init();
     match main_inner(cli).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("{}", for_people(&format!("error: {e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -212,7 +204,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             Err(f) => Err(f),
             Ok(prepared) => run::check(&rt, &prepared, &opts)
                 .await
-                .map(|report| println!("{report}")),
+                .map(|report| println!("{}", for_people(&report))),
         },
         Command::Read {
             config,
@@ -259,7 +251,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
     match outcome {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(f) => {
-            eprintln!("error: {f}");
+            eprintln!("{}", for_people(&format!("error: {f}")));
             Ok(ExitCode::FAILURE)
         }
     }

@@ -60,6 +60,7 @@ pub struct Prepared {
 pub fn prepare(mut config: Value, secrets: &SecretPolicy) -> Result<Prepared, Failure> {
     let mut masker = Masker::default();
     secrets::resolve(&mut config, secrets, &mut masker).map_err(Failure::Config)?;
+    crate::logs::register(&masker);
     Ok(Prepared {
         json: config.to_string(),
         masker,

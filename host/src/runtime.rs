@@ -197,7 +197,7 @@ impl Runtime {
 
     pub async fn instance(&self, egress: Egress, limits: &Limits) -> Result<Instance> {
         let wasi = WasiCtx::builder()
-            .inherit_stderr()
+            .stderr(crate::logs::GuestStderr)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)

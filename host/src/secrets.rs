@@ -19,45 +19,9 @@ pub struct SecretPolicy {
     pub secrets_dir: Option<PathBuf>,
 }
 
-/// Replaces secret values with `***` in text meant for people.
-#[derive(Debug, Clone, Default)]
-pub struct Masker {
-    needles: Vec<String>,
-}
-
-impl Masker {
-    pub fn add(&mut self, secret: &str) {
-        if secret.is_empty() {
-            return;
-        }
-        // The forms a secret takes on the wire and in echoes of it.
-        let forms = [
-            secret.to_string(),
-            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
-            serde_json::to_string(secret)
-                .unwrap_or_default()
-                .trim_matches('"')
-                .to_string(),
-        ];
-        for form in forms {
-            if !form.is_empty() && !self.needles.contains(&form) {
-                self.needles.push(form);
-            }
-        }
-        // Longest first, so a secret containing another is masked whole.
-        self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    }
-
-    pub fn mask(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for n in &self.needles {
-            if out.contains(n.as_str()) {
-                out = out.replace(n.as_str(), "***");
-            }
-        }
-        out
-    }
-}
+/// Replaces secret values with `***`, in every encoding, in text meant
+/// for people.
+pub use apiconn_mask::Masker;
 
 /// Resolves every reference in the string values of `config`; each error
 /// names the reference and where it is.
