@@ -13,7 +13,10 @@
 //!     "read": { "path": "/customers", "records": "data",
 //!               "paginate": { "type": "page", "param": "page" } }
 //! });
-//! let connector = Connector::load(config)?;
+//! // Secret references resolve only where the operator allows them.
+//! let mut options = apiconn::run::Options::default();
+//! options.secrets.allow_env_prefixes = vec!["APICONN_SECRET_".into()];
+//! let connector = Connector::with_options(config, options)?;
 //! // Resume from a saved checkpoint with `connector.read(Some(checkpoint))`.
 //! let mut batches = std::pin::pin!(connector.read(None));
 //! while let Some(batch) = batches.next().await {
@@ -78,7 +81,8 @@ fn shared_runtime() -> Result<Arc<Runtime>, Failure> {
 
 impl Connector {
     /// A config (as JSON) with the default options: the embedded component,
-    /// default limits, public targets only, secrets from `APICONN_SECRET_*`.
+    /// default limits, public targets only, no `${env:…}` or `${file:…}`
+    /// secret references (allow them with [`Connector::with_options`]).
     pub fn load(config: serde_json::Value) -> Result<Connector, Failure> {
         Connector::with_options(config, Options::default())
     }

@@ -9,8 +9,9 @@
 //!   (`admin.plan`): `source.url` and the other URLs written in the config;
 //! - resolves the host itself and refuses any address that is not globally
 //!   routable (loopback, private, link-local, CGNAT, unspecified, multicast,
-//!   reserved, documentation, IPv4-mapped forms of these), unless the
-//!   operator passed `--allow-private`;
+//!   reserved, documentation, IPv4-mapped forms of these; IPv6 only from
+//!   an allow-list, see [`is_global`]), unless the operator passed
+//!   `--allow-private`;
 //! - connects to the very address it checked (no second lookup, so DNS
 //!   rebinding cannot swap it), verifies TLS certificates by default, and
 //!   bounds the time and the size of every response.
@@ -50,6 +51,10 @@ pub struct Egress {
     pub sent: Arc<std::sync::atomic::AtomicU64>,
     /// The connector's name, for messages.
     pub name: String,
+    /// Why this instance's last request failed, in words: the typed
+    /// wasi:http code the component gets carries no text, so the host
+    /// adds this to the error it reports.
+    pub detail: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Egress {
@@ -65,8 +70,26 @@ impl Egress {
             limiter: None,
             sent: Default::default(),
             name: String::new(),
+            detail: Default::default(),
         })
     }
+
+    /// The detail of the last failed request, if the last request failed.
+    pub fn last_failure(&self) -> Option<String> {
+        self.detail.lock().expect("detail lock").clone()
+    }
+
+    /// Logs `detail` as a warning, keeps it as this instance's last
+    /// failure, and gives the component `code`.
+    fn fail(&self, code: Error, detail: String) -> Error {
+        note_failure(&self.detail, detail);
+        code
+    }
+}
+
+fn note_failure(slot: &std::sync::Mutex<Option<String>>, detail: String) {
+    tracing::warn!("{detail}");
+    *slot.lock().expect("detail lock") = Some(detail);
 }
 
 /// Requests per second for one run, shared by its partitions: requests are
@@ -172,7 +195,68 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// Whether `ip` is a globally routable unicast address.
+impl Refusal {
+    /// The wasi:http code the component gets for this refusal.
+    fn code(&self) -> Error {
+        match self {
+            Refusal::NotAllowed { .. } | Refusal::Scheme(_) => Error::HttpRequestDenied,
+            Refusal::NonGlobal { .. } => Error::DestinationIpProhibited,
+            Refusal::NoAddress(_) => Error::DnsError {
+                rcode: None,
+                info_code: None,
+            },
+        }
+    }
+}
+
+/// The code of a failed TCP connect.
+fn connect_code(e: &std::io::Error) -> Error {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => Error::ConnectionRefused,
+        TimedOut => Error::ConnectionTimeout,
+        HostUnreachable | NetworkUnreachable => Error::DestinationIpUnroutable,
+        _ => Error::DestinationUnavailable,
+    }
+}
+
+/// The code of a failed TLS handshake: a certificate the policy does not
+/// trust is final, other failures are protocol errors.
+fn tls_code(e: &std::io::Error) -> Error {
+    match e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        Some(
+            rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::InvalidCertRevocationList(_),
+        ) => Error::TlsCertificateError,
+        Some(rustls::Error::AlertReceived(alert)) => Error::TlsAlertReceived {
+            alert_id: Some(u8::from(*alert)),
+            alert_message: Some(format!("{alert:?}")),
+        },
+        _ => Error::TlsProtocolError,
+    }
+}
+
+/// The code of a failed HTTP exchange.
+fn hyper_code(e: hyper::Error) -> Error {
+    if e.is_timeout() {
+        Error::HttpResponseTimeout
+    } else if e.is_incomplete_message() {
+        Error::HttpResponseIncomplete
+    } else if e.is_parse() {
+        Error::HttpProtocolError
+    } else if e.is_closed() || e.is_canceled() {
+        Error::ConnectionTerminated
+    } else {
+        // wasmtime-wasi-http looks inside for a code of the request body.
+        Error::Hyper(e)
+    }
+}
+
+/// Whether `ip` is a globally routable unicast address. IPv6 is judged by
+/// an allow-list (README, "Security model"): only global unicast
+/// `2000::/3`, minus its special-purpose ranges, and the forms that carry
+/// an IPv4 address, which are judged by that address.
 pub fn is_global(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_global_v4(v4),
@@ -181,32 +265,26 @@ pub fn is_global(ip: IpAddr) -> bool {
                 return is_global_v4(v4);
             }
             let s = v6.segments();
-            !(v6.is_unspecified()
-                || v6.is_loopback()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0) // discard
-                || (s[0] == 0x2001 && s[1] < 0x0200)) // IETF protocol assignments, Teredo
+            (s[0] & 0xe000) == 0x2000 // global unicast, 2000::/3
+                && !(s[0] == 0x2001 && s[1] < 0x0200) // 2001::/23: IETF protocol assignments, Teredo
+                && !(s[0] == 0x2001 && s[1] == 0x0db8) // 2001:db8::/32: documentation
+                && !(s[0] == 0x3fff && s[1] < 0x1000) // 3fff::/20: documentation
         }
     }
 }
 
-/// The IPv4 address inside an IPv4-mapped, IPv4-compatible, NAT64 or 6to4
-/// IPv6 address: these reach the IPv4 network, so the IPv4 rules apply.
+/// The IPv4 address inside an IPv6 address that reaches the IPv4 network:
+/// IPv4-mapped `::ffff:0:0/96`, NAT64 `64:ff9b::/96` and the local-use
+/// `64:ff9b:1::/48` (address in the last 32 bits), and 6to4 `2002::/16`.
 fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = v6.segments();
     let o = v6.octets();
     let tail = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
-    if s[..5] == [0; 5]
-        && (s[5] == 0xffff || (s[5] == 0 && !v6.is_loopback() && !v6.is_unspecified()))
-    {
-        return Some(tail); // ::ffff:a.b.c.d and ::a.b.c.d
-    }
-    if s[0] == 0x0064 && s[1] == 0xff9b && s[2..6] == [0; 4] {
-        return Some(tail); // NAT64 64:ff9b::/96
+    let mapped = s[..6] == [0, 0, 0, 0, 0, 0xffff];
+    let nat64 = s[..6] == [0x0064, 0xff9b, 0, 0, 0, 0];
+    let local_nat64 = s[..3] == [0x0064, 0xff9b, 0x0001];
+    if mapped || nat64 || local_nat64 {
+        return Some(tail);
     }
     if s[0] == 0x2002 {
         return Some(Ipv4Addr::new(o[2], o[3], o[4], o[5])); // 6to4
@@ -306,10 +384,8 @@ impl Egress {
         req: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<http::Response<WasiBody>, Error> {
-        let refused = |r: Refusal| {
-            tracing::warn!("{r}");
-            Error::InternalError(Some(r.to_string()))
-        };
+        *self.detail.lock().expect("detail lock") = None;
+        let refused = |r: Refusal| self.fail(r.code(), r.to_string());
         let (origin, host, port, tls) = self.check_origin(req.uri()).map_err(refused)?;
         let addrs = self.resolve(&host, port).await.map_err(refused)?;
         if let Some(limiter) = &self.limiter {
@@ -320,7 +396,7 @@ impl Egress {
             .and_then(|o| o.connect_timeout)
             .map_or(self.timeout, |t| t.min(self.timeout));
         let deadline = tokio::time::Instant::now() + timeout;
-        let timed_out = || no_answer(&origin, timeout);
+        let timed_out = || self.fail(Error::ConnectionTimeout, no_answer(&origin, timeout));
 
         let mut last_error = None;
         let mut stream = None;
@@ -330,24 +406,31 @@ impl Egress {
                     stream = Some(s);
                     break;
                 }
-                Ok(Err(e)) => last_error = Some(format!("connecting to {addr}: {e}")),
+                Ok(Err(e)) => {
+                    last_error = Some((connect_code(&e), format!("connecting to {addr}: {e}")))
+                }
                 Err(_) => return Err(timed_out()),
             }
         }
         let Some(stream) = stream else {
-            return Err(Error::InternalError(last_error));
+            let (code, detail) = last_error.expect("at least one address");
+            return Err(self.fail(code, detail));
         };
         let _ = stream.set_nodelay(true);
 
         let response: http::Response<WasiBody> = if tls {
-            let name = rustls::pki_types::ServerName::try_from(host.clone())
-                .map_err(|e| Error::InternalError(Some(format!("TLS name {host}: {e}"))))?;
+            let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
+                self.fail(
+                    Error::HttpRequestUriInvalid,
+                    format!("TLS name {host}: {e}"),
+                )
+            })?;
             let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
             let tls_stream = tokio::time::timeout_at(deadline, connector.connect(name, stream))
                 .await
                 .map_err(|_| timed_out())?
                 .map_err(|e| {
-                    Error::InternalError(Some(format!("TLS handshake with {origin}: {e}")))
+                    self.fail(tls_code(&e), format!("TLS handshake with {origin}: {e}"))
                 })?;
             let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
             self.exchange(
@@ -385,7 +468,11 @@ impl Egress {
     where
         IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
-        let timed_out = || no_answer(origin, timeout);
+        let timed_out = || self.fail(Error::HttpResponseTimeout, no_answer(origin, timeout));
+        let failed = |e: hyper::Error| {
+            let detail = format!("{origin}: {e}");
+            self.fail(hyper_code(e), detail)
+        };
         let resp = if h2 {
             // HTTP/2 (negotiated by ALPN) takes the absolute URI.
             let (mut sender, conn) = tokio::time::timeout_at(
@@ -393,7 +480,8 @@ impl Egress {
                 hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io),
             )
             .await
-            .map_err(|_| timed_out())??;
+            .map_err(|_| timed_out())?
+            .map_err(failed)?;
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
                     tracing::debug!("connection closed: {e}");
@@ -402,7 +490,8 @@ impl Egress {
             req.headers_mut().remove(http::header::HOST);
             tokio::time::timeout_at(deadline, sender.send_request(req))
                 .await
-                .map_err(|_| timed_out())??
+                .map_err(|_| timed_out())?
+                .map_err(failed)?
         } else {
             // HTTP/1.1 takes the path: the authority is the connection's.
             *req.uri_mut() = http::Uri::builder()
@@ -412,7 +501,8 @@ impl Egress {
             let (mut sender, conn) =
                 tokio::time::timeout_at(deadline, hyper::client::conn::http1::handshake(io))
                     .await
-                    .map_err(|_| timed_out())??;
+                    .map_err(|_| timed_out())?
+                    .map_err(failed)?;
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
                     tracing::debug!("connection closed: {e}");
@@ -420,7 +510,8 @@ impl Egress {
             });
             tokio::time::timeout_at(deadline, sender.send_request(req))
                 .await
-                .map_err(|_| timed_out())??
+                .map_err(|_| timed_out())?
+                .map_err(failed)?
         };
         let limit = self.max_response_bytes;
         let declared = resp
@@ -429,7 +520,7 @@ impl Egress {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit) {
-            return Err(too_large(limit));
+            return Err(self.fail(Error::HttpResponseBodySize(Some(limit)), too_large(limit)));
         }
         Ok(resp.map(|incoming| {
             Limited {
@@ -438,24 +529,24 @@ impl Egress {
                 limit,
                 deadline: Box::pin(tokio::time::sleep_until(deadline + self.timeout)),
                 timeout: self.timeout,
+                origin: origin.to_string(),
+                detail: self.detail.clone(),
             }
             .boxed_unsync()
         }))
     }
 }
 
-/// The error of a request that ran out of `timeout`.
-fn no_answer(origin: &str, timeout: Duration) -> Error {
-    Error::InternalError(Some(format!(
+/// Why a request that ran out of `timeout` failed.
+fn no_answer(origin: &str, timeout: Duration) -> String {
+    format!(
         "{origin}: no answer within {} ms (source.timeout_ms)",
         timeout.as_millis()
-    )))
+    )
 }
 
-fn too_large(limit: u64) -> Error {
-    Error::InternalError(Some(format!(
-        "response body larger than {limit} bytes (raise it with --max-response-bytes)"
-    )))
+fn too_large(limit: u64) -> String {
+    format!("response body larger than {limit} bytes (raise it with --max-response-bytes)")
 }
 
 /// A response body that stops at the size limit and at a deadline.
@@ -465,6 +556,15 @@ struct Limited {
     limit: u64,
     deadline: Pin<Box<tokio::time::Sleep>>,
     timeout: Duration,
+    origin: String,
+    detail: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Limited {
+    fn fail(&self, code: Error, detail: String) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        note_failure(&self.detail, detail);
+        Poll::Ready(Some(Err(code)))
+    }
 }
 
 impl Body for Limited {
@@ -477,21 +577,28 @@ impl Body for Limited {
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         if self.deadline.as_mut().poll(cx).is_ready() {
             let ms = self.timeout.as_millis();
-            return Poll::Ready(Some(Err(Error::InternalError(Some(format!(
-                "response body not complete within {ms} ms after the headers (source.timeout_ms)"
-            ))))));
+            let origin = &self.origin;
+            return self.fail(
+                Error::HttpResponseTimeout,
+                format!("{origin}: response body not complete within {ms} ms after the headers (source.timeout_ms)"),
+            );
         }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     self.read += data.len() as u64;
                     if self.read > self.limit {
-                        return Poll::Ready(Some(Err(too_large(self.limit))));
+                        let limit = self.limit;
+                        return self
+                            .fail(Error::HttpResponseBodySize(Some(limit)), too_large(limit));
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Error::from(e)))),
+            Poll::Ready(Some(Err(e))) => {
+                let detail = format!("{}: reading the response body: {e}", self.origin);
+                self.fail(hyper_code(e), detail)
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
@@ -522,10 +629,7 @@ impl WasiHttpHooks for Egress {
         drop(fut);
         let this = self.clone();
         Box::new(async move {
-            let resp = this
-                .send(request, options)
-                .await
-                .inspect_err(|e| tracing::debug!("request failed: {e}"))?;
+            let resp = this.send(request, options).await?;
             Ok((
                 resp,
                 Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
@@ -673,6 +777,75 @@ mod tests {
         }
     }
 
+    /// Each IPv6 range of the allow-list, with an address on both sides
+    /// of each of its boundaries.
+    #[test]
+    fn ipv6_is_judged_by_an_allow_list() {
+        let cases = [
+            // 2000::/3, global unicast
+            ("1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", false),
+            ("2000::1", true),
+            ("3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true),
+            ("4000::1", false),
+            ("2606:4700::1111", true),
+            // 2001::/23, IETF protocol assignments (Teredo is 2001::/32)
+            ("2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true),
+            ("2001::1", false),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", false),
+            ("2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff", false),
+            ("2001:200::1", true),
+            // 2001:db8::/32, documentation
+            ("2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", true),
+            ("2001:db8::1", false),
+            ("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", false),
+            ("2001:db9::", true),
+            // 3fff::/20, documentation
+            ("3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true),
+            ("3fff::", false),
+            ("3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff", false),
+            ("3fff:1000::", true),
+            // 2002::/16, 6to4: by the embedded IPv4 address
+            ("2002:808:808::1", true),
+            ("2002:7f00:1::", false),
+            ("2002:a00:1::", false),
+            ("2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true),
+            ("2003::1", true),
+            // ::ffff:0:0/96, IPv4-mapped: by the IPv4 address
+            ("::ffff:8.8.8.8", true),
+            ("::ffff:127.0.0.1", false),
+            ("::fffe:808:808", false),
+            ("::1:ffff:808:808", false),
+            // 64:ff9b::/96, NAT64: by the IPv4 address
+            ("64:ff9b::808:808", true),
+            ("64:ff9b::7f00:1", false),
+            ("64:ff9b::a9fe:a9fe", false),
+            ("64:ff9a:ffff:ffff:ffff:ffff:808:808", false),
+            ("64:ff9b::1:808:808", false),
+            ("64:ff9b:0:1::808:808", false),
+            // 64:ff9b:1::/48, local-use NAT64: by the last 32 bits
+            ("64:ff9b:1::808:808", true),
+            ("64:ff9b:1:ffff:ffff:ffff:808:808", true),
+            ("64:ff9b:1::7f00:1", false),
+            ("64:ff9b:1:ffff:ffff:ffff:a00:1", false),
+            ("64:ff9b:2::808:808", false),
+            // the rest of ::/8: IPv4-compatible, unspecified, loopback
+            ("::", false),
+            ("::1", false),
+            ("::8.8.8.8", false),
+            ("::127.0.0.1", false),
+            ("ff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", false),
+            // everything else outside 2000::/3
+            ("100::1", false),
+            ("fc00::1", false),
+            ("fe80::1", false),
+            ("fec0::1", false),
+            ("ff0e::1", false),
+        ];
+        for (addr, global) in cases {
+            assert_eq!(is_global(addr.parse().unwrap()), global, "{addr}");
+        }
+    }
+
     fn egress(allowed: &[&str]) -> Egress {
         Egress {
             allowed: allowed.iter().map(|s| s.to_string()).collect(),
@@ -684,6 +857,7 @@ mod tests {
             limiter: None,
             sent: Default::default(),
             name: String::new(),
+            detail: Default::default(),
         }
     }
 
@@ -737,6 +911,124 @@ mod tests {
             ok("ftp://api.example.com/"),
             Err(Refusal::Scheme(_))
         ));
+    }
+
+    fn get(url: &str) -> http::Request<WasiBody> {
+        let empty = http_body_util::Empty::new().map_err(|e: std::convert::Infallible| match e {});
+        http::Request::get(url).body(empty.boxed_unsync()).unwrap()
+    }
+
+    /// A server on 127.0.0.1 that answers every connection with `reply`
+    /// (after reading the request) and keeps it open for a while.
+    fn raw_server(reply: &'static [u8]) -> u16 {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut s in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let _ = s.read(&mut [0; 4096]);
+                    let _ = s.write_all(reply);
+                    std::thread::sleep(Duration::from_secs(5));
+                });
+            }
+        });
+        port
+    }
+
+    /// Each failure reaches the component as its own wasi:http code; the
+    /// words stay with the instance for the final error, and a request
+    /// that goes through clears them.
+    #[tokio::test]
+    async fn failures_are_typed_codes_and_their_detail_is_kept() {
+        let limited = raw_server(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n");
+        let streamed = raw_server(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n40\r\n0123456789012345678901234567890123456789012345678901234567890123\r\n0\r\n\r\n",
+        );
+        let small = raw_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n[]");
+        let silent = raw_server(b"");
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let origins: Vec<String> = [limited, streamed, small, silent, closed]
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .chain(["http://no-such-host.invalid".to_string()])
+            .collect();
+        let public = egress(&origins.iter().map(String::as_str).collect::<Vec<_>>());
+        let e = Egress {
+            allow_private: true,
+            timeout: Duration::from_millis(300),
+            max_response_bytes: 10,
+            ..public.clone()
+        };
+        let send = |e: &Egress, url: String| {
+            let e = e.clone();
+            async move { e.send(get(&url), None).await }
+        };
+        let detail = |e: &Egress| e.last_failure().unwrap_or_default();
+
+        let r = send(&e, "http://127.0.0.1:9/".into()).await;
+        assert!(matches!(r, Err(Error::HttpRequestDenied)), "{r:?}");
+        assert!(detail(&e).contains("is not an origin of this config"));
+
+        let r = send(&public, format!("http://127.0.0.1:{small}/")).await;
+        assert!(matches!(r, Err(Error::DestinationIpProhibited)), "{r:?}");
+        assert!(detail(&public).contains("which is not a public address"));
+
+        let r = send(&e, "http://no-such-host.invalid/".into()).await;
+        assert!(matches!(r, Err(Error::DnsError { .. })), "{r:?}");
+        assert!(detail(&e).contains("found no address"));
+
+        let r = send(&e, format!("http://127.0.0.1:{closed}/")).await;
+        assert!(matches!(r, Err(Error::ConnectionRefused)), "{r:?}");
+
+        let r = send(&e, format!("http://127.0.0.1:{limited}/")).await;
+        assert!(
+            matches!(r, Err(Error::HttpResponseBodySize(Some(10)))),
+            "{r:?}"
+        );
+        assert!(detail(&e).contains("(raise it with --max-response-bytes)"));
+
+        let r = send(&e, format!("http://127.0.0.1:{small}/")).await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(e.last_failure(), None);
+
+        let body = send(&e, format!("http://127.0.0.1:{streamed}/"))
+            .await
+            .unwrap()
+            .into_body()
+            .collect()
+            .await;
+        assert!(
+            matches!(body, Err(Error::HttpResponseBodySize(Some(10)))),
+            "{body:?}"
+        );
+        assert!(detail(&e).contains("response body larger than 10 bytes"));
+
+        let r = send(&e, format!("http://127.0.0.1:{silent}/")).await;
+        assert!(matches!(r, Err(Error::HttpResponseTimeout)), "{r:?}");
+        assert!(detail(&e).contains("no answer within 300 ms"));
+    }
+
+    /// tokio-rustls reports a failed handshake as an `io::Error` holding
+    /// the rustls error (end to end: `tests/tests/sandbox.rs`, `tls`).
+    #[test]
+    fn an_untrusted_certificate_is_its_own_code() {
+        let io = |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        let unknown = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert!(matches!(tls_code(&io(unknown)), Error::TlsCertificateError));
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        assert!(matches!(
+            tls_code(&io(alert)),
+            Error::TlsAlertReceived {
+                alert_id: Some(40),
+                ..
+            }
+        ));
+        let other = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(matches!(tls_code(&other), Error::TlsProtocolError));
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! progress go to stderr.
 
 use anyhow::Context as _;
+use apiconn::logs::for_people;
 use apiconn::run::{self, Failure, Options, Prepared};
 use apiconn::runtime::{Limits, Runtime};
 use apiconn::secrets::SecretPolicy;
@@ -44,6 +45,15 @@ struct Global {
     /// Let `${env:NAME}` resolve this variable (repeatable).
     #[arg(long = "allow-env", global = true, value_name = "NAME")]
     allow_env: Vec<String>,
+    /// Let `${env:NAME}` resolve every variable whose name starts with
+    /// PREFIX (repeatable); `--allow-env-prefix APICONN_SECRET_` is what
+    /// earlier versions allowed by default.
+    #[arg(long = "allow-env-prefix", global = true, value_name = "PREFIX",
+          value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    allow_env_prefix: Vec<String>,
+    /// Let a config turn off TLS certificate verification (`source.tls.insecure_skip_verify`).
+    #[arg(long, global = true)]
+    allow_insecure_tls: bool,
     /// Directory whose files `${file:NAME}` may read.
     #[arg(long, global = true, value_name = "DIR")]
     secrets_dir: Option<PathBuf>,
@@ -56,6 +66,9 @@ struct Global {
     /// CPU time the connector may use in one call, in milliseconds (waiting does not count).
     #[arg(long, global = true, default_value_t = 30_000, value_name = "MS")]
     max_cpu_ms: u64,
+    /// The most a config's `source.timeout_ms` may be, in milliseconds.
+    #[arg(long, global = true, default_value_t = 120_000, value_name = "MS")]
+    max_timeout_ms: u32,
 }
 
 #[derive(Subcommand)]
@@ -116,14 +129,16 @@ fn options(g: &Global) -> Options {
         allow_private: g.allow_private,
         secrets: SecretPolicy {
             allow_env: g.allow_env.clone(),
+            allow_env_prefixes: g.allow_env_prefix.clone(),
             secrets_dir: g.secrets_dir.clone(),
         },
         resolve: g.resolve.clone(),
+        allow_insecure_tls: g.allow_insecure_tls,
         limits: Limits {
             max_memory_bytes: g.max_memory << 20,
             max_response_bytes: g.max_response_bytes,
             max_cpu: std::time::Duration::from_millis(g.max_cpu_ms),
-            ..Limits::default()
+            max_timeout_ms: g.max_timeout_ms,
         },
     }
 }
@@ -143,20 +158,11 @@ fn prepare(path: &Path, opts: &Options) -> Result<Prepared, Failure> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("APICONN_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    apiconn::logs::init();
     match main_inner(cli).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("{}", for_people(&format!("error: {e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -198,7 +204,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             Err(f) => Err(f),
             Ok(prepared) => run::check(&rt, &prepared, &opts)
                 .await
-                .map(|report| println!("{report}")),
+                .map(|report| println!("{}", for_people(&report))),
         },
         Command::Read {
             config,
@@ -245,7 +251,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
     match outcome {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(f) => {
-            eprintln!("error: {f}");
+            eprintln!("{}", for_people(&format!("error: {f}")));
             Ok(ExitCode::FAILURE)
         }
     }

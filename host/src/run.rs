@@ -1,7 +1,7 @@
 //! What the commands do, as a library: prepare a config (secrets, sandbox
 //! plan), then read, check or validate it in a fresh component instance.
 
-use crate::bindings::Problem;
+use crate::bindings::{Problem, SandboxPlan};
 use crate::egress;
 use crate::runtime::{Instance, Limits, RunError, Runtime, egress_for, problem_line};
 use crate::secrets::{self, Masker, SecretPolicy};
@@ -17,6 +17,8 @@ pub struct Options {
     pub limits: Limits,
     /// `--resolve HOST:PORT:ADDR` pins.
     pub resolve: Vec<crate::egress::Pinned>,
+    /// `--allow-insecure-tls`: a config may set `tls.insecure_skip_verify`.
+    pub allow_insecure_tls: bool,
 }
 
 /// Why a command failed, with secrets already masked.
@@ -57,6 +59,7 @@ pub struct Prepared {
 pub fn prepare(mut config: Value, secrets: &SecretPolicy) -> Result<Prepared, Failure> {
     let mut masker = Masker::default();
     secrets::resolve(&mut config, secrets, &mut masker).map_err(Failure::Config)?;
+    crate::logs::register(&masker);
     Ok(Prepared {
         json: config.to_string(),
         masker,
@@ -95,17 +98,41 @@ async fn closed(rt: &Runtime, opts: &Options, secrets: &[String]) -> Result<Inst
     Ok(instance)
 }
 
+/// What the operator's flags refuse in a config's plan (README, "Security
+/// model"): each a config problem naming the flag that allows it.
+fn refused_by_operator(plan: &SandboxPlan, opts: &Options) -> Vec<String> {
+    let mut problems = Vec::new();
+    let ceiling = opts.limits.max_timeout_ms;
+    if plan.timeout_ms > ceiling {
+        problems.push(format!(
+            "source.timeout_ms: {} ms is above this host's ceiling of {ceiling} ms (raise it with --max-timeout-ms)",
+            plan.timeout_ms
+        ));
+    }
+    if plan.insecure_skip_verify && !opts.allow_insecure_tls {
+        problems.push(
+            "source.tls.insecure_skip_verify: not allowed by this host (pass --allow-insecure-tls to allow it)"
+                .to_string(),
+        );
+    }
+    problems
+}
+
 /// A new instance whose egress policy allows what this config's plan names.
 pub async fn sandboxed(
     rt: &Runtime,
     config: &Prepared,
     opts: &Options,
 ) -> Result<Instance, Failure> {
-    let mut instance = closed(rt, opts, config.masker.values()).await?;
+    let mut instance = closed(rt, opts, &config.masker.values()).await?;
     let plan = instance
         .plan(&config.json, opts.env.as_deref())
         .await
         .map_err(|e| config.failure(e))?;
+    let refused = refused_by_operator(&plan, opts);
+    if !refused.is_empty() {
+        return Err(Failure::Config(refused));
+    }
     if plan.insecure_skip_verify {
         tracing::warn!("source.tls.insecure_skip_verify is set: TLS certificates are not verified");
     }
@@ -137,11 +164,18 @@ pub async fn validate(
     config: &Prepared,
     opts: &Options,
 ) -> Result<Vec<String>, Failure> {
-    let mut instance = closed(rt, opts, config.masker.values()).await?;
+    let mut instance = closed(rt, opts, &config.masker.values()).await?;
     let problems: Vec<Problem> = instance
         .validate(&config.json, opts.env.as_deref())
         .await
         .map_err(|e| config.failure(e))?;
+    if problems.is_empty() {
+        let plan = instance
+            .plan(&config.json, opts.env.as_deref())
+            .await
+            .map_err(|e| config.failure(e))?;
+        return Ok(refused_by_operator(&plan, opts));
+    }
     Ok(problems
         .iter()
         .map(|p| config.masker.mask(&problem_line(p)))

@@ -198,7 +198,7 @@ impl Runtime {
 
     pub async fn instance(&self, egress: Egress, limits: &Limits) -> Result<Instance> {
         let wasi = WasiCtx::builder()
-            .inherit_stderr()
+            .stderr(crate::logs::GuestStderr)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -296,24 +296,13 @@ pub fn describe(e: &GuestError) -> String {
         }
         GuestError::Auth(m) => format!("authentication failed: {m}"),
         GuestError::HttpStatus(h) => format!("HTTP {}: {}", h.code, h.message),
-        GuestError::Transport(m) => format!("request failed: {}", tidy_transport(m)),
+        GuestError::Transport(m) => format!("request failed: {m}"),
         GuestError::Limit(m) => format!("limit reached: {m}"),
         GuestError::Response(m) => format!("unusable response: {m}"),
         GuestError::NonCompliantRecord(m) => format!("non-compliant record: {m}"),
         GuestError::DirtyRecords(m) => format!("dirty records: {m}"),
         GuestError::Internal(m) => format!("internal error: {m}"),
     }
-}
-
-/// `InternalError(Some("egress refused: …"))` → `egress refused: …`.
-fn tidy_transport(m: &str) -> String {
-    if let Some(start) = m.find("InternalError(Some(\"") {
-        let rest = &m[start + 20..];
-        if let Some(end) = rest.rfind("\"))") {
-            return format!("{}{}", &m[..start], rest[..end].replace("\\\"", "\""));
-        }
-    }
-    m.to_string()
 }
 
 pub fn problem_line(p: &Problem) -> String {
@@ -373,7 +362,26 @@ impl Instance {
         &mut self,
         f: impl AsyncFnOnce(&Connector, &mut Store<State>) -> wasmtime::Result<Result<T, GuestError>>,
     ) -> Result<T, RunError> {
-        self.call(f).await?.map_err(RunError::Guest)
+        match self.call(f).await? {
+            Ok(value) => Ok(value),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+
+    /// The component's error, with the egress's words for the failure of
+    /// the last request (the wasi:http code the component saw has none).
+    fn failed(&self, e: GuestError) -> RunError {
+        let Some(detail) = self.store.data().egress.last_failure() else {
+            return RunError::Guest(e);
+        };
+        let add = |m: String| format!("{m} ({detail})");
+        RunError::Guest(match e {
+            GuestError::Auth(m) => GuestError::Auth(add(m)),
+            GuestError::Transport(m) => GuestError::Transport(add(m)),
+            GuestError::Limit(m) => GuestError::Limit(add(m)),
+            GuestError::Response(m) => GuestError::Response(add(m)),
+            other => other,
+        })
     }
 
     /// Hands the component what the operator granted: the config's secret
@@ -517,5 +525,6 @@ pub fn egress_for(
         limiter: None,
         sent: Default::default(),
         name: plan.name.clone(),
+        detail: Default::default(),
     }
 }

@@ -1,6 +1,7 @@
 //! Secret references in configs: `${env:NAME}` and `${file:NAME}`, resolved
 //! by the host before the component sees the config, and only where the
-//! operator allowed them. The values are remembered so every message that
+//! operator allowed them (`--allow-env`, `--allow-env-prefix`,
+//! `--secrets-dir`). The values are remembered so every message that
 //! leaves the host can be masked.
 
 use serde_json::Value;
@@ -9,60 +10,18 @@ use std::path::PathBuf;
 /// What a config may reach.
 #[derive(Debug, Clone, Default)]
 pub struct SecretPolicy {
-    /// Names given with `--allow-env`; names starting `APICONN_SECRET_` are always allowed.
+    /// Names given with `--allow-env`.
     pub allow_env: Vec<String>,
+    /// Prefixes given with `--allow-env-prefix`: names starting with one
+    /// are allowed. None by default (README, "Upgrading").
+    pub allow_env_prefixes: Vec<String>,
     /// `--secrets-dir`: `${file:NAME}` reads only files directly inside it.
     pub secrets_dir: Option<PathBuf>,
 }
 
-/// Replaces secret values with `***` in text meant for people.
-#[derive(Debug, Clone, Default)]
-pub struct Masker {
-    needles: Vec<String>,
-    values: Vec<String>,
-}
-
-impl Masker {
-    /// The secret values as resolved, for the component's own masker.
-    pub fn values(&self) -> &[String] {
-        &self.values
-    }
-
-    pub fn add(&mut self, secret: &str) {
-        if secret.is_empty() {
-            return;
-        }
-        if !self.values.iter().any(|v| v == secret) {
-            self.values.push(secret.to_string());
-        }
-        // The forms a secret takes on the wire and in echoes of it.
-        let forms = [
-            secret.to_string(),
-            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
-            serde_json::to_string(secret)
-                .unwrap_or_default()
-                .trim_matches('"')
-                .to_string(),
-        ];
-        for form in forms {
-            if !form.is_empty() && !self.needles.contains(&form) {
-                self.needles.push(form);
-            }
-        }
-        // Longest first, so a secret containing another is masked whole.
-        self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    }
-
-    pub fn mask(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for n in &self.needles {
-            if out.contains(n.as_str()) {
-                out = out.replace(n.as_str(), "***");
-            }
-        }
-        out
-    }
-}
+/// Replaces secret values with `***`, in every encoding, in text meant
+/// for people.
+pub use apiconn_mask::Masker;
 
 /// Resolves every reference in the string values of `config`; each error
 /// names the reference and where it is.
@@ -153,9 +112,14 @@ pub fn secret_file(name: &str, policy: &SecretPolicy) -> Result<std::path::PathB
 fn lookup(reference: &str, policy: &SecretPolicy) -> Result<String, String> {
     let shown = format!("${{{reference}}}");
     if let Some(name) = reference.strip_prefix("env:") {
-        if !(name.starts_with("APICONN_SECRET_") || policy.allow_env.iter().any(|n| n == name)) {
+        let allowed = policy.allow_env.iter().any(|n| n == name)
+            || policy
+                .allow_env_prefixes
+                .iter()
+                .any(|p| !p.is_empty() && name.starts_with(p.as_str()));
+        if !allowed {
             return Err(format!(
-                "{shown}: environment variable `{name}` is not allowed (pass --allow-env {name}, or name it APICONN_SECRET_…)"
+                "{shown}: environment variable `{name}` is not allowed (pass --allow-env {name}, or --allow-env-prefix with a prefix of it)"
             ));
         }
         return std::env::var(name)
@@ -190,6 +154,7 @@ mod tests {
         std::fs::write(dir.join("pw"), "hunter2\n").unwrap();
         let policy = SecretPolicy {
             allow_env: vec!["PLAIN_T1".into()],
+            allow_env_prefixes: vec!["APICONN_SECRET_".into()],
             secrets_dir: Some(dir.clone()),
         };
         let mut masker = Masker::default();
@@ -218,5 +183,39 @@ mod tests {
         assert!(errors[2].contains("is not set"));
         assert!(errors[3].contains("unknown reference"));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn no_variable_is_readable_unless_the_operator_allows_it() {
+        // SAFETY: tests in this module are the only ones touching these names.
+        unsafe { std::env::set_var("APICONN_SECRET_T2", "v") };
+        let read = |policy: &SecretPolicy| {
+            let mut config = json!({"a": "${env:APICONN_SECRET_T2}"});
+            resolve(&mut config, policy, &mut Masker::default()).map(|()| config)
+        };
+        let errors = read(&SecretPolicy::default()).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "a: ${env:APICONN_SECRET_T2}: environment variable `APICONN_SECRET_T2` is not allowed (pass --allow-env APICONN_SECRET_T2, or --allow-env-prefix with a prefix of it)"
+            ]
+        );
+        for policy in [
+            SecretPolicy {
+                allow_env_prefixes: vec!["APICONN_SECRET_".into()],
+                ..SecretPolicy::default()
+            },
+            SecretPolicy {
+                allow_env: vec!["APICONN_SECRET_T2".into()],
+                ..SecretPolicy::default()
+            },
+        ] {
+            assert_eq!(read(&policy).unwrap(), json!({"a": "v"}));
+        }
+        let other = SecretPolicy {
+            allow_env_prefixes: vec!["APICONN_SECRET_X".into(), String::new()],
+            ..SecretPolicy::default()
+        };
+        assert!(read(&other).is_err());
     }
 }

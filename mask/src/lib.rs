@@ -64,6 +64,11 @@ impl Masker {
         }
     }
 
+    /// The registered secrets, as given (the host hands them to the component).
+    pub fn values(&self) -> Vec<String> {
+        self.secrets.iter().map(|s| s.iter().collect()).collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }

@@ -159,7 +159,13 @@ mod oauth2 {
     fn read_with_secret(config: &Value, secret: &str) -> Run {
         let path = config_file(&config.to_string(), "json");
         run_with_env(
-            &["read", path.to_str().unwrap(), "--allow-private"],
+            &[
+                "read",
+                path.to_str().unwrap(),
+                "--allow-private",
+                "--allow-env",
+                "APICONN_SECRET_OAUTH",
+            ],
             &[("APICONN_SECRET_OAUTH", secret)],
         )
     }
@@ -286,7 +292,13 @@ mod oauth2 {
         );
         let path = config_file(&c.to_string(), "json");
         let out = run_with_env(
-            &["check", path.to_str().unwrap(), "--allow-private"],
+            &[
+                "check",
+                path.to_str().unwrap(),
+                "--allow-private",
+                "--allow-env",
+                "APICONN_SECRET_OAUTH",
+            ],
             &[("APICONN_SECRET_OAUTH", SECRET)],
         );
         assert_eq!(out.code, 0, "{}", out.stderr);
@@ -318,7 +330,13 @@ mod appkey {
     fn read_signed(config: &Value, secret: &str) -> Run {
         let path = config_file(&config.to_string(), "json");
         run_with_env(
-            &["read", path.to_str().unwrap(), "--allow-private"],
+            &[
+                "read",
+                path.to_str().unwrap(),
+                "--allow-private",
+                "--allow-env-prefix",
+                "APICONN_SECRET_",
+            ],
             &[("APICONN_SECRET_APP", secret)],
         )
     }

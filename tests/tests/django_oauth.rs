@@ -30,7 +30,13 @@ fn read_items(server: &Django, client_auth: &str, secret: &str) -> Run {
     });
     let path = config_file(&config.to_string(), "json");
     run_with_env(
-        &["read", path.to_str().unwrap(), "--allow-private"],
+        &[
+            "read",
+            path.to_str().unwrap(),
+            "--allow-private",
+            "--allow-env",
+            "APICONN_SECRET_DJANGO",
+        ],
         &[("APICONN_SECRET_DJANGO", secret)],
     )
 }

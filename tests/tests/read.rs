@@ -181,7 +181,13 @@ fn secrets_from_env_are_used_but_never_shown() {
     let config = json!({"source": {"name": "t", "url": api.url(), "auth": {"type": "bearer", "token": "${env:APICONN_SECRET_TOKEN}"}}, "read": {}});
     let path = config_file(&config.to_string(), "json");
     let out = run_with_env(
-        &["read", path.to_str().unwrap(), "--allow-private"],
+        &[
+            "read",
+            path.to_str().unwrap(),
+            "--allow-private",
+            "--allow-env-prefix",
+            "APICONN_SECRET_",
+        ],
         &[("APICONN_SECRET_TOKEN", "sk-live-42")],
     );
     assert_eq!(out.code, 1);
@@ -200,7 +206,8 @@ fn secrets_from_env_are_used_but_never_shown() {
         out.stderr
     );
 
-    // A variable that is neither allowed nor APICONN_SECRET_… is refused, by name.
+    // A variable the operator did not allow is refused, by name, with the
+    // flags that would allow it; the old implicit prefix is gone.
     let config = json!({"source": {"name": "t", "url": api.url(), "auth": {"type": "bearer", "token": "${env:HOME}"}}, "read": {}});
     let path = config_file(&config.to_string(), "json");
     let out = run(&["read", path.to_str().unwrap(), "--allow-private"]);
@@ -211,10 +218,25 @@ fn secrets_from_env_are_used_but_never_shown() {
         "{}",
         out.stderr
     );
+    let config = json!({"source": {"name": "t", "url": api.url(), "auth": {"type": "bearer", "token": "${env:APICONN_SECRET_TOKEN}"}}, "read": {}});
+    let path = config_file(&config.to_string(), "json");
+    let out = run_with_env(
+        &["read", path.to_str().unwrap(), "--allow-private"],
+        &[("APICONN_SECRET_TOKEN", "sk-live-42")],
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("invalid config:")
+            && out.stderr.contains(
+                "environment variable `APICONN_SECRET_TOKEN` is not allowed (pass --allow-env APICONN_SECRET_TOKEN, or --allow-env-prefix with a prefix of it)"
+            ),
+        "{}",
+        out.stderr
+    );
     assert_eq!(
         api.seen().len(),
         1,
-        "nothing was sent for the refused config"
+        "nothing was sent for the refused configs"
     );
 }
 

@@ -164,6 +164,101 @@ mod egress {
                 .all(|r| r.header("authorization") == Some("Bearer tk"))
         );
     }
+
+    /// Addresses the namespace of the IPv6 test puts on its loopback
+    /// interface: one global, one documentation, one local-use NAT64
+    /// address embedding 127.0.0.1. No packet can leave the namespace.
+    const NETNS_SETUP: &str = "ip link set lo up && ip addr add 2600:1::1/128 dev lo && ip addr add 3fff::1/128 dev lo && ip addr add 64:ff9b:1::7f00:1/128 dev lo";
+
+    /// IPv6 is judged by an allow-list, end to end: inside a user and
+    /// network namespace (`unshare -rn`) this test binary runs
+    /// `inside_the_namespace`, which reads from listeners bound to
+    /// non-loopback addresses.
+    #[test]
+    fn ipv6_global_unicast_is_reached_and_special_ranges_are_refused() {
+        let probe = std::process::Command::new("unshare")
+            .args(["-rn", "sh", "-c", NETNS_SETUP])
+            .output();
+        match &probe {
+            Ok(o) if o.status.success() => {}
+            other => {
+                eprintln!(
+                    "SKIPPED ipv6_global_unicast_is_reached_and_special_ranges_are_refused: `unshare -rn` with `ip addr add` is not available here: {other:?}"
+                );
+                println!("SKIPPED");
+                return;
+            }
+        }
+        let bin = apiconn_tests::bin::apiconn();
+        let exe = std::env::current_exe().unwrap();
+        let out: Run = std::process::Command::new("unshare")
+            .args([
+                "-rn",
+                "sh",
+                "-c",
+                &format!("{NETNS_SETUP} && exec \"$0\" \"$@\""),
+            ])
+            .arg(exe)
+            .args([
+                "--exact",
+                "egress::inside_the_namespace",
+                "--ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("APICONN_TEST_BIN", bin)
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("1 passed"), "{}", out.stdout);
+    }
+
+    #[test]
+    #[ignore = "run inside a network namespace by ipv6_global_unicast_is_reached_and_special_ranges_are_refused"]
+    fn inside_the_namespace() {
+        let bin = std::env::var("APICONN_TEST_BIN").expect("APICONN_TEST_BIN");
+        let read = |addr: &str, port: u16| -> Run {
+            let config = json!({"source": {"name": "t", "url": format!("http://[{addr}]:{port}"), "retries": 0}, "read": {}});
+            let path = config_file(&config.to_string(), "json");
+            std::process::Command::new(&bin)
+                .args(["read", path.to_str().unwrap()])
+                .env("APICONN_CACHE_DIR", apiconn_tests::bin::cache_dir())
+                .output()
+                .unwrap()
+                .into()
+        };
+        // A global address: reached without --allow-private.
+        let global = TcpListener::bind("[2600:1::1]:0").unwrap();
+        let port = global.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut s in global.incoming().flatten() {
+                let _ = s.read(&mut [0; 4096]);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10\r\nconnection: close\r\n\r\n[{\"id\":1}]");
+            }
+        });
+        let out = read("2600:1::1", port);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(out.stdout, "{\"id\":1}\n");
+        // Documentation and local-use NAT64 to 127.0.0.1: refused, and
+        // their listeners see no connection.
+        for addr in ["3fff::1", "64:ff9b:1::7f00:1"] {
+            let trip = TcpListener::bind(format!("[{addr}]:0")).unwrap();
+            trip.set_nonblocking(true).unwrap();
+            let out = read(addr, trip.local_addr().unwrap().port());
+            assert_eq!(out.code, 1, "{addr}: {}", out.stderr);
+            assert!(
+                out.stderr.contains(&format!(
+                    "resolves to {addr}, which is not a public address (pass --allow-private"
+                )),
+                "{addr}: {}",
+                out.stderr
+            );
+            let trip = Tripwire(trip);
+            assert_eq!(trip.connections(), 0, "{addr}");
+        }
+    }
 }
 
 mod tls {
@@ -286,7 +381,21 @@ mod tls {
             no_dir.stderr
         );
 
-        let insecure = read(json!({"insecure_skip_verify": true}), &[]);
+        // Turning verification off is the operator's call.
+        let refused = read(json!({"insecure_skip_verify": true}), &[]);
+        assert_eq!(refused.code, 1);
+        assert!(
+            refused.stderr.contains("invalid config:")
+                && refused.stderr.contains(
+                    "source.tls.insecure_skip_verify: not allowed by this host (pass --allow-insecure-tls to allow it)"
+                ),
+            "{}",
+            refused.stderr
+        );
+        let insecure = read(
+            json!({"insecure_skip_verify": true}),
+            &["--allow-insecure-tls"],
+        );
         assert_eq!(insecure.code, 0, "{}", insecure.stderr);
         assert!(
             insecure
@@ -509,5 +618,174 @@ mod limits {
             out.stderr
         );
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_timeout_above_the_host_ceiling_is_a_config_error() {
+        let api = TestApi::start(|_| Reply::json(200, &json!([{"id": 1}])));
+        let config = |ms: u32| {
+            config_file(
+                &json!({"source": {"name": "t", "url": api.url(), "timeout_ms": ms}, "read": {}})
+                    .to_string(),
+                "json",
+            )
+        };
+        let above = config(200_000);
+        let above = above.to_str().unwrap();
+        let refused = "source.timeout_ms: 200000 ms is above this host's ceiling of 120000 ms (raise it with --max-timeout-ms)";
+        for command in ["read", "validate"] {
+            let out = run(&[command, above, "--allow-private"]);
+            assert_eq!(out.code, 1, "{command}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("invalid config:") && out.stderr.contains(refused),
+                "{command}: {}",
+                out.stderr
+            );
+        }
+        assert!(api.seen().is_empty(), "nothing was sent");
+        for command in ["read", "validate"] {
+            let out = run(&[
+                command,
+                above,
+                "--allow-private",
+                "--max-timeout-ms",
+                "200000",
+            ]);
+            assert_eq!(out.code, 0, "{command}: {}", out.stderr);
+        }
+        assert_eq!(api.seen().len(), 1);
+        let out = run(&[
+            "read",
+            config(5_000).to_str().unwrap(),
+            "--allow-private",
+            "--max-timeout-ms",
+            "4999",
+        ]);
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr
+                .contains("5000 ms is above this host's ceiling of 4999 ms"),
+            "{}",
+            out.stderr
+        );
+    }
+
+    /// Runs `panic_with_a_secret` in a child process, whose stderr the
+    /// component's panic message goes to.
+    #[test]
+    fn the_component_s_stderr_is_masked() {
+        fixture("limits");
+        let out: Run = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "limits::panic_with_a_secret",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("APICONN_TEST_PANIC", "panics on purpose")
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("1 passed"), "{}", out.stdout);
+        assert!(
+            out.stderr.contains("the fixture ***") && !out.stderr.contains("on purpose"),
+            "{}",
+            out.stderr
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    #[ignore = "run in a child process by the_component_s_stderr_is_masked"]
+    async fn panic_with_a_secret() {
+        let rogue = Runtime::load(&fixture("limits")).unwrap();
+        let mut o = opts(Limits::default());
+        o.secrets.allow_env = vec!["APICONN_TEST_PANIC".into()];
+        let err = read(&rogue, json!("panic ${env:APICONN_TEST_PANIC}"), &o)
+            .await
+            .unwrap_err();
+        assert!(err.starts_with("internal error"), "{err}");
+    }
+}
+
+/// What reaches the terminal: no secret at any log level, no control
+/// character from a server.
+mod stderr {
+    use super::*;
+    use apiconn::secrets::Masker;
+
+    #[test]
+    fn no_secret_reaches_stderr_even_at_trace_level() {
+        let secret = "Zq9/s3cr+t v@l&x";
+        let api = TestApi::start(|_| Reply::json(200, &json!([{"id": 1}])));
+        let config = json!({"source": {"name": "t", "url": api.url(),
+                                       "auth": {"type": "api_key", "key": "X-Api-Key", "value": "${env:APICONN_TEST_KEY}"}},
+                            "read": {"params": {"key": "${env:APICONN_TEST_KEY}"}}});
+        let path = config_file(&config.to_string(), "json");
+        let out = run_with_env(
+            &[
+                "read",
+                path.to_str().unwrap(),
+                "--allow-private",
+                "--allow-env",
+                "APICONN_TEST_KEY",
+            ],
+            &[("APICONN_TEST_KEY", secret), ("APICONN_LOG", "trace")],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let seen = &api.seen()[0];
+        assert_eq!(seen.param("key"), Some(secret));
+        assert_eq!(seen.header("x-api-key"), Some(secret));
+        let mut m = Masker::new();
+        m.add(secret);
+        assert!(!m.holds_secret(&out.stderr), "{}", out.stderr);
+        // Wasmtime's own call log, which prints header values as byte
+        // lists that no masker knows, stays off.
+        assert!(!out.stderr.contains("wit-bindgen"), "{}", out.stderr);
+    }
+
+    #[test]
+    fn a_host_name_built_from_a_secret_is_masked_in_the_dns_warning() {
+        let config = json!({"source": {"name": "t", "url": "http://${env:APICONN_TEST_HOST}.invalid", "retries": 0}, "read": {}});
+        let path = config_file(&config.to_string(), "json");
+        let out = run_with_env(
+            &[
+                "read",
+                path.to_str().unwrap(),
+                "--allow-env",
+                "APICONN_TEST_HOST",
+            ],
+            &[("APICONN_TEST_HOST", "tenant-7f3a9c")],
+        );
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr
+                .contains("WARN DNS lookup of ***.invalid found no address"),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("tenant-7f3a9c"), "{}", out.stderr);
+    }
+
+    #[test]
+    fn server_text_cannot_drive_the_terminal() {
+        let api = TestApi::start(|_| {
+            Reply::text(
+                500,
+                "text/plain",
+                "oops\x1b]0;pwned\x07 \x1b[2J\rread 0 records: all fine\r\nerror: none",
+            )
+        });
+        let path = config_file(
+            &json!({"source": {"name": "t", "url": api.url(), "retries": 0}, "read": {}})
+                .to_string(),
+            "json",
+        );
+        let out = run(&["read", path.to_str().unwrap(), "--allow-private"]);
+        assert_eq!(out.code, 1);
+        assert!(out.stderr.contains("pwned"), "{}", out.stderr);
+        for raw in ["\x1b", "\x07", "\r"] {
+            assert!(!out.stderr.contains(raw), "{raw:?} in {:?}", out.stderr);
+        }
     }
 }

@@ -133,6 +133,8 @@ fn batch_mode_into_datasette_with_a_bearer_token() {
             "write",
             path.to_str().unwrap(),
             "--allow-private",
+            "--allow-env",
+            "APICONN_SECRET_DS",
             "--input",
             input.to_str().unwrap(),
             "--report",
