@@ -13,8 +13,6 @@ pub mod exchange;
 pub mod fields;
 pub mod flatten;
 pub mod jsonpath;
-pub mod page;
-pub mod paginate;
 pub mod read;
 pub mod request;
 pub mod retry;
