@@ -3,7 +3,10 @@
 //! here once.
 
 use super::RequestValue;
+use super::parsed::{Grammar, NextLink};
 use crate::error::Problem;
+use crate::jsonpath::Path;
+use crate::stop::Condition;
 use serde_json::Value;
 
 /// Semantic checks: what the schema cannot say. They read the JSON as it
@@ -43,11 +46,7 @@ pub fn check(config: &Value) -> Vec<Problem> {
             }
         }
         for key in ["token_path", "expires_in_path"] {
-            if let Some(p) = auth[key].as_str()
-                && let Err(e) = crate::jsonpath::parse(p)
-            {
-                problem(&format!("source.auth.{key}"), e);
-            }
+            grammar::<Path>(&auth[key], &format!("source.auth.{key}"), &mut problem);
         }
     }
     if let Some(u) = source["url"].as_str() {
@@ -86,11 +85,7 @@ pub fn check(config: &Value) -> Vec<Problem> {
                 "a GET request has no body: use `method: POST`".into(),
             );
         }
-        if let Some(path) = read["records"].as_str()
-            && let Err(e) = crate::jsonpath::parse(path)
-        {
-            problem("read.records", e);
-        }
+        grammar::<Path>(&read["records"], "read.records", &mut problem);
         check_paginate(&read["paginate"], "read.paginate", &mut problem);
         let auth = &source["auth"];
         if is_get && auth["type"] == "api_key" && auth["add_to"] == "body" {
@@ -128,11 +123,7 @@ pub fn check(config: &Value) -> Vec<Problem> {
         for block in ["params", "headers"] {
             check_values(&write[block], &format!("write.{block}"), &mut problem);
         }
-        if let Some(path) = write["write_path"].as_str()
-            && let Err(e) = crate::jsonpath::parse(path)
-        {
-            problem("write.write_path", e);
-        }
+        grammar::<Path>(&write["write_path"], "write.write_path", &mut problem);
         check_signature(&write["signature"], "write", &mut problem);
     }
     if config.is_object() && !read.is_object() && !write.is_object() {
@@ -166,22 +157,17 @@ fn check_paginate(p: &Value, path: &str, problem: &mut impl FnMut(&str, String))
     };
     if let Some(stops) = p["stop"].as_array() {
         for (i, s) in stops.iter().enumerate() {
-            if let Some(text) = s.as_str()
-                && let Err(e) = crate::stop::Condition::parse(text)
-            {
-                problem(&format!("{path}.stop[{i}]"), e);
-            }
+            grammar::<Condition>(s, &format!("{path}.stop[{i}]"), problem);
         }
     }
-    for key in ["from", "values_from.extract"] {
-        let v = key.split('.').fold(p, |v, k| &v[k]);
-        if let Some(text) = v.as_str()
-            && !(kind == "link" && text == "header")
-            && let Err(e) = crate::jsonpath::parse(text)
-        {
-            problem(&format!("{path}.{key}"), e);
-        }
+    let from = format!("{path}.from");
+    if kind == "link" {
+        grammar::<NextLink>(&p["from"], &from, problem);
+    } else {
+        grammar::<Path>(&p["from"], &from, problem);
     }
+    let extract = &p["values_from"]["extract"];
+    grammar::<Path>(extract, &format!("{path}.values_from.extract"), problem);
     if kind == "traverse" {
         match (p.get("values"), p.get("values_from")) {
             (Some(_), Some(_)) => problem(path, "give `values` or `values_from`, not both".into()),
@@ -204,6 +190,15 @@ fn check_paginate(p: &Value, path: &str, problem: &mut impl FnMut(&str, String))
             );
         }
         check_paginate(then, &format!("{path}.then"), problem);
+    }
+}
+
+/// A string of a grammar ([`super::parsed`]) that does not parse is a problem at `at`.
+fn grammar<T: Grammar>(v: &Value, at: &str, problem: &mut impl FnMut(&str, String)) {
+    if let Some(text) = v.as_str()
+        && let Err(e) = T::parse(text)
+    {
+        problem(at, e);
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod check;
 pub mod load;
+mod parsed;
 mod read;
 mod signature;
 mod source;
@@ -22,6 +23,7 @@ mod write;
 
 pub use check::check;
 pub use load::{load, load_value};
+pub use parsed::{JsonPath, NextLink, Parsed};
 pub use read::*;
 pub use signature::*;
 pub use source::*;

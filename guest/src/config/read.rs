@@ -2,7 +2,9 @@
 //! extraction, flattening, typed fields and incremental reads (README
 //! "`read`", "Pagination", "Checkpoints and continuous reads").
 
+use super::parsed::{JsonPath, NextLink, Parsed};
 use super::{Scalar, Signature, Values};
+use crate::stop::Condition;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +43,7 @@ pub struct Read {
     /// JSON path to the records in each response (`data.result`, `$.items[0].rows`);
     /// empty: the whole response.
     #[serde(default)]
-    pub records: String,
+    pub records: JsonPath,
     /// Absent: one request. Otherwise the loop that makes the requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paginate: Option<Paginate>,
@@ -93,6 +95,9 @@ pub enum Location {
     Body,
 }
 
+/// A stop condition (README "Pagination": `LEFT OP RIGHT`).
+pub type Stop = Parsed<Condition>;
+
 /// The loop modes of `read.paginate`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -111,7 +116,7 @@ pub enum Paginate {
         /// Stop conditions (`response.has_more == false`); without any, the
         /// loop ends at the first page with no records.
         #[serde(default)]
-        stop: Vec<String>,
+        stop: Vec<Stop>,
     },
     /// Offsets: `start`, `start + step`, … (`step` is the page size).
     Offset {
@@ -123,7 +128,7 @@ pub enum Paginate {
         #[schemars(range(min = 1))]
         step: i64,
         #[serde(default)]
-        stop: Vec<String>,
+        stop: Vec<Stop>,
     },
     /// The next request carries the cursor read from this response; ends
     /// when it is missing, null or `""`.
@@ -132,19 +137,19 @@ pub enum Paginate {
         #[serde(rename = "in", default)]
         location: Location,
         /// JSON path of the next cursor in the response.
-        from: String,
+        from: JsonPath,
         /// The first cursor; absent: the param is left out of the first request.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         start: Option<Scalar>,
         #[serde(default)]
-        stop: Vec<String>,
+        stop: Vec<Stop>,
     },
     /// Follows next URLs: `from: "header"` (RFC 8288 `Link: <…>; rel="next"`)
     /// or a JSON path that holds the next URL.
     Link {
-        from: String,
+        from: Parsed<NextLink>,
         #[serde(default)]
-        stop: Vec<String>,
+        stop: Vec<Stop>,
     },
     /// One request per value, in order; with `then`, a loop for each value.
     Traverse {
@@ -179,7 +184,7 @@ pub struct ValuesFrom {
     pub headers: Values,
     /// JSON path of the array of values in the response.
     #[serde(default)]
-    pub extract: String,
+    pub extract: JsonPath,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -80,14 +80,9 @@ impl Reader {
             saved = Checkpoint::default();
         }
         let base = request::join_url(&config.source.url, "")?;
-        let (router, then) = Router::open(read.paginate.as_ref(), &saved)?;
-        let at = if router.traverses() {
-            "read.paginate.then"
-        } else {
-            "read.paginate"
-        };
-        let paginator = Paginator::open(then, at, &saved)?;
-        let selector = Selector::new(&read, &paginator.response_paths(), cursor.follows())?;
+        let (router, then) = Router::open(read.paginate.as_ref(), &saved);
+        let paginator = Paginator::open(then, &saved)?;
+        let selector = Selector::new(&read, &paginator.response_paths(), cursor.follows());
         Ok(Reader {
             endpoint: Endpoint::new(&config.source, &read),
             auth: Authenticator::new(&config.source.auth, &base),

@@ -5,7 +5,7 @@
 //! before). It says what value the next request carries, and after each
 //! page where the loop goes, or that it ends.
 
-use crate::config::{Location, Paginate, Scalar};
+use crate::config::{Location, NextLink, Paginate, Scalar};
 use crate::error::Error;
 use crate::jsonpath::{self, Path};
 use crate::read::checkpoint::{Checkpoint, Position};
@@ -43,20 +43,9 @@ pub struct Loop {
     stop: Vec<Condition>,
 }
 
-fn conditions(stop: &[String], at: &str) -> Result<Vec<Condition>, Error> {
-    stop.iter()
-        .enumerate()
-        .map(|(i, s)| Condition::parse(s).map_err(|e| Error::config(format!("{at}.stop[{i}]"), e)))
-        .collect()
-}
-
-fn path(text: &str, at: &str) -> Result<Path, Error> {
-    jsonpath::parse(text).map_err(|e| Error::config(at, e))
-}
-
 impl Loop {
-    /// The loop of `paginate`, found at `at` in the config; none: one request.
-    pub fn new(paginate: Option<&Paginate>, at: &str) -> Result<Loop, Error> {
+    /// The loop of `paginate`; none: one request.
+    pub fn new(paginate: Option<&Paginate>) -> Result<Loop, Error> {
         let (mode, stop) = match paginate {
             None => (Mode::Single, &[][..]),
             Some(
@@ -94,29 +83,30 @@ impl Loop {
                 Mode::Cursor {
                     param: param.clone(),
                     location: *location,
-                    from: path(from, &format!("{at}.from"))?,
+                    from: from.get().clone(),
                     start: start.as_ref().map(|s: &Scalar| s.0.clone()),
                 },
                 &stop[..],
             ),
             Some(Paginate::Link { from, stop }) => (
                 Mode::Link {
-                    from: if from == "header" {
-                        None
-                    } else {
-                        Some(path(from, &format!("{at}.from"))?)
+                    from: match from.get() {
+                        NextLink::Header => None,
+                        NextLink::At(path) => Some(path.clone()),
                     },
                 },
                 &stop[..],
             ),
             // The router takes the traverse; the config checks refuse one in `then`.
             Some(Paginate::Traverse { .. }) => {
-                return Err(Error::Internal(format!("{at}: a traverse inside a loop")));
+                return Err(Error::Internal(
+                    "read.paginate.then: a traverse inside a loop".into(),
+                ));
             }
         };
         Ok(Loop {
             mode,
-            stop: conditions(stop, at)?,
+            stop: stop.iter().map(|s| s.get().clone()).collect(),
         })
     }
 
@@ -228,14 +218,10 @@ pub struct Paginator {
 }
 
 impl Paginator {
-    /// The loop of `paginate` (found at `at`) where `saved` stands.
-    pub fn open(
-        paginate: Option<&Paginate>,
-        at: &str,
-        saved: &Checkpoint,
-    ) -> Result<Paginator, Error> {
+    /// The loop of `paginate` where `saved` stands.
+    pub fn open(paginate: Option<&Paginate>, saved: &Checkpoint) -> Result<Paginator, Error> {
         Ok(Paginator {
-            plan: Loop::new(paginate, at)?,
+            plan: Loop::new(paginate)?,
             position: saved.position.clone(),
             requests: saved.loop_requests,
             seen: HashSet::new(),
@@ -392,7 +378,7 @@ mod tests {
     }
 
     fn plan(p: Value) -> Loop {
-        Loop::new(Some(&serde_json::from_value(p).unwrap()), "read.paginate").unwrap()
+        Loop::new(Some(&serde_json::from_value(p).unwrap())).unwrap()
     }
 
     fn page<'a>(
@@ -510,7 +496,7 @@ mod properties {
         /// once and stop at the first empty page.
         #[test]
         fn offsets_cover_every_record_once(total in 0u64..5000, step in 1i64..700, start in 0i64..3) {
-            let plan = Loop::new(Some(&serde_json::from_value(json!({"type": "offset", "param": "o", "step": step, "start": start})).unwrap()), "read.paginate").unwrap();
+            let plan = Loop::new(Some(&serde_json::from_value(json!({"type": "offset", "param": "o", "step": step, "start": start})).unwrap())).unwrap();
             let url = url::Url::parse("http://h/").unwrap();
             let empty = json!([]);
             let mut pos = plan.first();
@@ -535,7 +521,7 @@ mod properties {
         /// Page numbers count from `start` by `step`.
         #[test]
         fn page_numbers_are_start_plus_n_steps(start in -5i64..5, step in 1i64..4, n in 0usize..50) {
-            let plan = Loop::new(Some(&serde_json::from_value(json!({"type": "page", "param": "p", "start": start, "step": step})).unwrap()), "read.paginate").unwrap();
+            let plan = Loop::new(Some(&serde_json::from_value(json!({"type": "page", "param": "p", "start": start, "step": step})).unwrap())).unwrap();
             let url = url::Url::parse("http://h/").unwrap();
             let empty = json!([]);
             let mut pos = plan.first();

@@ -7,7 +7,7 @@
 use crate::config::{Location, Paginate, ReadMethod, ValuesFrom};
 use crate::error::Error;
 use crate::flatten;
-use crate::jsonpath::{self, Path};
+use crate::jsonpath::Path;
 use crate::read::checkpoint::Checkpoint;
 use crate::read::page::parse_json;
 use crate::request::{self, Env, HttpRequest, HttpResponse};
@@ -34,7 +34,7 @@ impl Router {
     pub fn open<'p>(
         paginate: Option<&'p Paginate>,
         saved: &Checkpoint,
-    ) -> Result<(Router, Option<&'p Paginate>), Error> {
+    ) -> (Router, Option<&'p Paginate>) {
         let mut router = Router {
             traverse: None,
             values: saved.values.clone(),
@@ -48,15 +48,11 @@ impl Router {
             then,
         }) = paginate
         else {
-            return Ok((router, paginate));
+            return (router, paginate);
         };
         // The config checks let exactly one of `values` and `values_from` through.
         let values_from = match values_from {
-            Some(from) => {
-                let extract = jsonpath::parse(&from.extract)
-                    .map_err(|e| Error::config("read.paginate.values_from.extract", e))?;
-                Some((from.clone(), extract))
-            }
+            Some(from) => Some((from.clone(), from.extract.get().clone())),
             None => {
                 if router.values.is_none() {
                     router.values = Some(values.iter().flatten().map(|s| s.0.clone()).collect());
@@ -69,7 +65,7 @@ impl Router {
             location: *location,
             values_from,
         });
-        Ok((router, then.as_deref()))
+        (router, then.as_deref())
     }
 
     /// The read is split by a traverse.

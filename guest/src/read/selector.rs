@@ -12,7 +12,7 @@ use crate::config::{Field, Flatten, Read};
 use crate::error::Error;
 use crate::fields::{self, Spec};
 use crate::flatten::{self, FlatOut, FlattenError};
-use crate::jsonpath::{self, Path};
+use crate::jsonpath::Path;
 use crate::read::cursor::Cursor;
 use crate::read::page::{self, Record};
 use serde_json::Value;
@@ -48,11 +48,10 @@ impl Selector {
     /// The selector of `read`; `other_paths` are the paths into a response
     /// that something else reads, and `incremental` says whether the
     /// cursor looks at each record.
-    pub fn new(read: &Read, other_paths: &[&Path], incremental: bool) -> Result<Selector, Error> {
-        let records_path =
-            jsonpath::parse(&read.records).map_err(|e| Error::config("read.records", e))?;
+    pub fn new(read: &Read, other_paths: &[&Path], incremental: bool) -> Selector {
+        let records_path = read.records.get().clone();
         let split_records = !other_paths.iter().any(|p| page::overlaps(p, &records_path));
-        Ok(Selector {
+        Selector {
             records_path,
             split_records,
             straight: read.fields.is_none() && !incremental,
@@ -61,7 +60,7 @@ impl Selector {
             dirty_records: read.dirty_records,
             dirty: 0,
             records_seen: 0,
-        })
+        }
     }
 
     /// The records stay apart from the rest of the page when it is parsed.
