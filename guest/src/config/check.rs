@@ -2,8 +2,8 @@
 //! (README "The config" and the sections it links). Each rule is written
 //! here once.
 
-use super::RequestValue;
-use super::parsed::{Grammar, NextLink};
+use super::parsed::{Grammar, HttpUrl, NextLink};
+use super::values::RequestValue;
 use crate::error::Problem;
 use crate::jsonpath::Path;
 use crate::stop::Condition;
@@ -26,14 +26,7 @@ pub fn check(config: &Value) -> Vec<Problem> {
     }
     if auth_is("oauth2", source) {
         let auth = &source["auth"];
-        if let Some(u) = auth["token_url"].as_str()
-            && !url::Url::parse(u).is_ok_and(|u| u.scheme() == "http" || u.scheme() == "https")
-        {
-            problem(
-                "source.auth.token_url",
-                format!("`{u}` is not an http:// or https:// URL"),
-            );
-        }
+        grammar::<HttpUrl>(&auth["token_url"], "source.auth.token_url", &mut problem);
         let get = auth["method"].as_str().is_none_or(|m| m == "GET");
         if let Some(extra) = auth["extra"].as_array() {
             for (i, e) in extra.iter().enumerate() {
@@ -174,14 +167,8 @@ fn check_paginate(p: &Value, path: &str, problem: &mut impl FnMut(&str, String))
             (None, None) => problem(path, "a traverse needs `values` or `values_from`".into()),
             _ => {}
         }
-        if let Some(u) = p["values_from"]["url"].as_str()
-            && !url::Url::parse(u).is_ok_and(|u| u.scheme() == "http" || u.scheme() == "https")
-        {
-            problem(
-                &format!("{path}.values_from.url"),
-                format!("`{u}` is not an http:// or https:// URL"),
-            );
-        }
+        let url = &p["values_from"]["url"];
+        grammar::<HttpUrl>(url, &format!("{path}.values_from.url"), problem);
         let then = &p["then"];
         if then["type"].as_str() == Some("traverse") {
             problem(

@@ -3,7 +3,8 @@
 //! environment is checked, not just the one picked; nothing is built from
 //! a config with a problem.
 
-use super::{Config, check, schema};
+use super::check::check;
+use super::connector::{Config, schema};
 use crate::error::{Error, Problem};
 use crate::schema_check;
 use serde_json::{Map, Value};

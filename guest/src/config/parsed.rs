@@ -1,5 +1,5 @@
-//! Config strings with a grammar of their own — JSON paths, next links and
-//! stop conditions — kept with their parsed form. The config checks
+//! Config strings with a grammar of their own — JSON paths, next links,
+//! stop conditions, list URLs — kept with their parsed form. The config checks
 //! ([`super::check`]) report a bad one with its path; loading then parses
 //! each once, and the reader uses the parsed form, never the text.
 //!
@@ -60,6 +60,19 @@ impl Grammar for NextLink {
             Ok(NextLink::Header)
         } else {
             jsonpath::parse(text).map(NextLink::At)
+        }
+    }
+}
+
+/// An `http://` or `https://` URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpUrl(pub url::Url);
+
+impl Grammar for HttpUrl {
+    fn parse(text: &str) -> Result<HttpUrl, String> {
+        match url::Url::parse(text) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(HttpUrl(u)),
+            _ => Err(format!("`{text}` is not an http:// or https:// URL")),
         }
     }
 }

@@ -2,8 +2,9 @@
 //! extraction, flattening, typed fields and incremental reads (README
 //! "`read`", "Pagination", "Checkpoints and continuous reads").
 
-use super::parsed::{JsonPath, NextLink, Parsed};
-use super::{Scalar, Signature, Values};
+use super::parsed::{HttpUrl, JsonPath, NextLink, Parsed};
+use super::signature::Signature;
+use super::values::{Scalar, Values};
 use crate::stop::Condition;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -175,7 +176,7 @@ fn one() -> i64 {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValuesFrom {
-    pub url: String,
+    pub url: Parsed<HttpUrl>,
     #[serde(default)]
     pub method: ReadMethod,
     #[serde(default)]

@@ -1,7 +1,7 @@
 //! The config's custom signatures, `read.signature` and `write.signature`
 //! (README "Custom signatures").
 
-use super::Place;
+use super::values::Place;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -1,7 +1,8 @@
 //! The config's `source`: where the API is and how requests to it
 //! authenticate (README "`source`" and "Authentication").
 
-use super::{Place, ReadMethod};
+use super::read::ReadMethod;
+use super::values::Place;
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,8 @@
 //! The config's output side: `write` (README "`write` — the API output component").
 
-use super::{FieldType, Signature, Values};
+use super::read::FieldType;
+use super::signature::Signature;
+use super::values::Values;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

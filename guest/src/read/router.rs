@@ -88,8 +88,7 @@ impl Router {
         let Some((from, _)) = self.traverse.as_ref().and_then(|t| t.values_from.as_ref()) else {
             return Err(Error::Internal("no values_from to request".into()));
         };
-        let mut url = url::Url::parse(&from.url)
-            .map_err(|e| Error::config("read.paginate.values_from.url", e.to_string()))?;
+        let mut url = from.url.get().0.clone();
         request::add_query(&mut url, &request::resolve(&from.params, env));
         let mut req = HttpRequest {
             method: if from.method == ReadMethod::POST {
