@@ -1,5 +1,5 @@
-//! The API output component (SPEC 1.7): check records, batch them, send
-//! them, and account for every one.
+//! The API output component (README "`write`"): check records, batch
+//! them, send them, and account for every one.
 
 use crate::auth::{self, Authenticator};
 use crate::config::{Config, Source, Write, WriteMethod, WriteMode};
