@@ -155,8 +155,7 @@ impl Core {
         let Some(write) = config.write else {
             return Err(Error::config("write", "the config has no `write` block"));
         };
-        let write_path =
-            jsonpath::parse(&write.write_path).map_err(|e| Error::config("write.write_path", e))?;
+        let write_path = write.write_path.get().clone();
         Ok(Core {
             source: config.source,
             write,

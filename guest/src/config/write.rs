@@ -1,5 +1,6 @@
 //! The config's output side: `write` (README "`write` — the API output component").
 
+use super::parsed::JsonPath;
 use super::read::FieldType;
 use super::signature::Signature;
 use super::values::Values;
@@ -43,7 +44,7 @@ pub struct Write {
     /// JSON path under which the record (single) or the array (batch) goes:
     /// `data.items` → `{"data":{"items":[…]}}`.
     #[serde(default)]
-    pub write_path: String,
+    pub write_path: JsonPath,
     /// Fields to send, renamed and converted; absent: records as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields: Option<Vec<WriteField>>,
