@@ -30,16 +30,14 @@ use crate::auth::{self, Authenticator, TokenExchange};
 use crate::config::Config;
 use crate::error::Error;
 use crate::exchange::{self, Transport};
-use crate::jsonpath;
 use crate::request::{self, Env, HttpRequest, HttpResponse};
 use crate::stop::Facts;
 use cursor::Cursor;
 use endpoint::{Endpoint, Set};
 use page::not_json;
-use paginator::{Page, Paginator};
+use paginator::{Page, Paginator, Sent};
 use router::Router;
 use selector::{Parsed, Selector};
-use serde_json::Value;
 
 /// One response's worth of records.
 #[derive(Debug, Clone, PartialEq)]
@@ -209,36 +207,12 @@ impl Reader {
                 .select(&mut parsed, self.requests, &mut self.cursor)?;
         let loop_requests = self.paginator.answered(&resp.body, page_records);
         let doc = parsed.doc;
-        let (params, body) = {
-            // The values just sent, for `request.<param>`; generated values
-            // are re-read from the request itself.
-            let sent: Vec<(String, Value)> = req
-                .url
-                .query_pairs()
-                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-                .collect();
-            let body: Option<Value> = req
-                .body
-                .as_deref()
-                .and_then(|b| serde_json::from_slice(b).ok());
-            (sent, body)
-        };
-        let lookup = |name: &str| -> Option<Value> {
-            if let Some(b) = &body
-                && let Ok(p) = jsonpath::parse(name)
-                && let Some(v) = jsonpath::get(b, &p)
-            {
-                return Some(v.clone());
-            }
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
+        let sent = Sent::of(req);
+        let request = |name: &str| sent.get(name);
         let page = Page {
             facts: Facts {
                 response: &doc,
-                request: &lookup,
+                request: &request,
                 requests: loop_requests,
                 records: page_records,
             },

@@ -9,6 +9,7 @@ use crate::config::{Location, NextLink, Paginate, Scalar};
 use crate::error::Error;
 use crate::jsonpath::{self, Path};
 use crate::read::checkpoint::{Checkpoint, Position};
+use crate::request::HttpRequest;
 use crate::stop::{Condition, Facts, Operand};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -307,6 +308,44 @@ pub struct Page<'a> {
     pub facts: Facts<'a>,
     pub url: &'a url::Url,
     pub link_header: Option<&'a str>,
+}
+
+/// The request values just sent, for `request.<param>`: read back from
+/// the request itself, so generated values are the ones on the wire.
+pub struct Sent {
+    params: Vec<(String, Value)>,
+    body: Option<Value>,
+}
+
+impl Sent {
+    pub fn of(req: &HttpRequest) -> Sent {
+        Sent {
+            params: req
+                .url
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect(),
+            body: req
+                .body
+                .as_deref()
+                .and_then(|b| serde_json::from_slice(b).ok()),
+        }
+    }
+
+    /// The value at `name` as a path into a JSON body, or the query
+    /// parameter `name`.
+    pub fn get(&self, name: &str) -> Option<Value> {
+        if let Some(b) = &self.body
+            && let Ok(p) = jsonpath::parse(name)
+            && let Some(v) = jsonpath::get(b, &p)
+        {
+            return Some(v.clone());
+        }
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
 }
 
 /// The `rel="next"` target of an RFC 8288 `Link` header value.

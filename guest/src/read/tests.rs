@@ -2,6 +2,7 @@ use super::*;
 use crate::config;
 use crate::exchange::testing::Script;
 use crate::request::testing::FixedEnv;
+use serde_json::Value;
 
 fn reader(config_json: &str) -> Reader {
     Reader::open(config::load(config_json, None).unwrap(), None).unwrap()
