@@ -1,3 +1,6 @@
+//! The reader's tests: whole reads against scripted APIs, through
+//! [`next_batch`], as the component drives them.
+
 use super::*;
 use crate::config;
 use crate::exchange::testing::Script;
