@@ -5,7 +5,7 @@ use super::values::Place;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// A custom request signature (SPEC section 3).
+/// A custom request signature (README "Custom signatures").
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Signature {
