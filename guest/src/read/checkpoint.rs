@@ -68,3 +68,38 @@ impl Checkpoint {
         serde_json::to_string(self).expect("checkpoint is JSON")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_text_names_only_what_is_not_at_its_start() {
+        assert_eq!(Checkpoint::default().text(), r#"{"done":false}"#);
+        let c = Checkpoint {
+            values: Some(vec![json!("hz")]),
+            index: 1,
+            position: Some(Position::Cursor(json!("c2"))),
+            loop_requests: 2,
+            ..Checkpoint::default()
+        };
+        let text = c.text();
+        assert_eq!(
+            text,
+            r#"{"done":false,"values":["hz"],"index":1,"position":{"cursor":"c2"},"loop_requests":2}"#
+        );
+        assert_eq!(Checkpoint::parse(Some(&text)).unwrap(), c);
+        assert_eq!(Checkpoint::parse(None).unwrap(), Checkpoint::default());
+    }
+
+    #[test]
+    fn another_connector_s_state_is_a_config_error() {
+        let err = Checkpoint::parse(Some(r#"{"done":false,"page":3}"#)).unwrap_err();
+        assert!(
+            matches!(&err, Error::Config(ps) if ps[0].path == "state"
+                && ps[0].message.starts_with("not a checkpoint of this connector: unknown field `page`")),
+            "{err}"
+        );
+    }
+}

@@ -105,3 +105,67 @@ fn greater(a: &Value, b: &Value) -> bool {
         _ => request::text(a) > request::text(b),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn incremental(start: Option<Value>) -> Incremental {
+        serde_json::from_value(json!({"param": "since", "from_field": "id", "start": start}))
+            .unwrap()
+    }
+
+    fn record(id: Value) -> Map<String, Value> {
+        json!({ "id": id }).as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_pass_asks_from_start_then_from_the_greatest_value_seen() {
+        let first = Cursor::open(Some(&incremental(Some(json!(3)))), &Checkpoint::default());
+        assert_eq!(
+            first.request_value(),
+            Some(("since", Location::Params, &json!(3)))
+        );
+        let done = Checkpoint {
+            done: true,
+            since: Some(json!(3)),
+            seen_max: Some(json!(9)),
+            ..Checkpoint::default()
+        };
+        let next = Cursor::open(Some(&incremental(Some(json!(3)))), &done);
+        assert_eq!(next.since(), Some(&json!(9)));
+    }
+
+    #[test]
+    fn records_not_greater_than_the_value_asked_from_are_skipped() {
+        let mut c = Cursor::open(Some(&incremental(Some(json!(5)))), &Checkpoint::default());
+        assert!(!c.admit(&record(json!(5))));
+        assert!(
+            c.admit(&record(json!("10"))),
+            "numeric strings compare as numbers"
+        );
+        assert!(!c.admit(&record(Value::Null)));
+        let mut saved = Checkpoint::default();
+        c.save(&mut saved);
+        assert_eq!(
+            (saved.since, saved.seen_max),
+            (Some(json!(5)), Some(json!("10")))
+        );
+    }
+
+    #[test]
+    fn without_incremental_the_cursor_keeps_what_the_checkpoint_said() {
+        let saved = Checkpoint {
+            since: Some(json!(1)),
+            ..Checkpoint::default()
+        };
+        let mut c = Cursor::open(None, &saved);
+        assert!(!c.follows());
+        assert_eq!(c.request_value(), None);
+        assert!(c.admit(&record(json!(0))));
+        let mut out = Checkpoint::default();
+        c.save(&mut out);
+        assert_eq!(out, saved);
+    }
+}

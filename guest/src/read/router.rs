@@ -172,3 +172,88 @@ impl Router {
         checkpoint.index = self.index;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn paginate(p: Value) -> Paginate {
+        serde_json::from_value(p).unwrap()
+    }
+
+    #[test]
+    fn given_values_are_partitions_read_in_turn() {
+        let p = paginate(
+            json!({"type": "traverse", "param": "city", "values": ["hz", "bj"],
+                                 "then": {"type": "page", "param": "page"}}),
+        );
+        let (mut router, then) = Router::open(Some(&p), &Checkpoint::default());
+        assert!(matches!(then, Some(Paginate::Page { .. })));
+        assert!(router.traverses() && !router.needs_values());
+        assert_eq!(
+            router.request_value(),
+            Some(("city", Location::Params, &json!("hz")))
+        );
+        assert_eq!(
+            router.partitions(Some(&json!(4))),
+            [
+                r#"{"done":false,"values":["hz"],"since":4}"#,
+                r#"{"done":false,"values":["bj"],"since":4}"#
+            ]
+        );
+        assert!(!router.next_partition());
+        assert_eq!(
+            router.request_value(),
+            Some(("city", Location::Params, &json!("bj")))
+        );
+        assert!(
+            router.next_partition(),
+            "the last value's loop ends the read"
+        );
+        assert!(router.finished());
+    }
+
+    #[test]
+    fn without_a_traverse_the_read_is_one_partition() {
+        let p = paginate(json!({"type": "cursor", "param": "c", "from": "next"}));
+        let (mut router, then) = Router::open(Some(&p), &Checkpoint::default());
+        assert!(matches!(then, Some(Paginate::Cursor { .. })));
+        assert!(!router.traverses() && !router.needs_values() && !router.finished());
+        assert_eq!(router.request_value(), None);
+        assert!(router.next_partition());
+    }
+
+    #[test]
+    fn values_from_a_list_must_be_scalars() {
+        let p = paginate(json!({"type": "traverse", "param": "id",
+                                 "values_from": {"url": "http://list/ids", "extract": "data"}}));
+        let (mut router, then) = Router::open(Some(&p), &Checkpoint::default());
+        assert!(then.is_none() && router.needs_values());
+        let req = router
+            .values_request(&mut crate::request::testing::FixedEnv { now_ms: 0, next: 0 })
+            .unwrap();
+        assert_eq!(req.url.as_str(), "http://list/ids");
+        let answer = |body: &str| HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: body.into(),
+        };
+        let err = router
+            .take_values(&req, &answer(r#"{"data": [1, [2]]}"#))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::Response(
+                "read.paginate.values_from: the values must be scalars, found [2]".into()
+            )
+        );
+        router
+            .take_values(&req, &answer(r#"{"data": [1, "a"]}"#))
+            .unwrap();
+        assert_eq!(
+            router.request_value(),
+            Some(("id", Location::Params, &json!(1)))
+        );
+    }
+}
