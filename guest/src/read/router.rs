@@ -7,7 +7,6 @@
 use crate::config::{Location, Paginate, ReadMethod, ValuesFrom};
 use crate::error::Error;
 use crate::flatten;
-use crate::jsonpath::Path;
 use crate::read::checkpoint::Checkpoint;
 use crate::read::page::parse_json;
 use crate::request::{self, Env, HttpRequest, HttpResponse};
@@ -17,7 +16,7 @@ use serde_json::Value;
 struct Traverse {
     param: String,
     location: Location,
-    values_from: Option<(ValuesFrom, Path)>,
+    values_from: Option<ValuesFrom>,
 }
 
 pub struct Router {
@@ -51,19 +50,13 @@ impl Router {
             return (router, paginate);
         };
         // The config checks let exactly one of `values` and `values_from` through.
-        let values_from = match values_from {
-            Some(from) => Some((from.clone(), from.extract.get().clone())),
-            None => {
-                if router.values.is_none() {
-                    router.values = Some(values.iter().flatten().map(|s| s.0.clone()).collect());
-                }
-                None
-            }
-        };
+        if values_from.is_none() && router.values.is_none() {
+            router.values = Some(values.iter().flatten().map(|s| s.0.clone()).collect());
+        }
         router.traverse = Some(Traverse {
             param: param.clone(),
             location: *location,
-            values_from,
+            values_from: values_from.clone(),
         });
         (router, then.as_deref())
     }
@@ -85,7 +78,7 @@ impl Router {
 
     /// The request for the values: `values_from`, without credentials.
     pub fn values_request(&self, env: &mut dyn Env) -> Result<HttpRequest, Error> {
-        let Some((from, _)) = self.traverse.as_ref().and_then(|t| t.values_from.as_ref()) else {
+        let Some(from) = self.traverse.as_ref().and_then(|t| t.values_from.as_ref()) else {
             return Err(Error::Internal("no values_from to request".into()));
         };
         let mut url = from.url.get().0.clone();
@@ -108,11 +101,11 @@ impl Router {
 
     /// Takes the values from the answer to [`Router::values_request`].
     pub fn take_values(&mut self, req: &HttpRequest, resp: &HttpResponse) -> Result<(), Error> {
-        let Some((_, extract)) = self.traverse.as_ref().and_then(|t| t.values_from.as_ref()) else {
+        let Some(from) = self.traverse.as_ref().and_then(|t| t.values_from.as_ref()) else {
             return Err(Error::Internal("no values_from to read".into()));
         };
         let doc = parse_json(req, resp)?;
-        let values: Vec<Value> = flatten::extract(&doc, extract)
+        let values: Vec<Value> = flatten::extract(&doc, from.extract.get())
             .into_iter()
             .cloned()
             .collect();
