@@ -3,14 +3,14 @@
 //! The serde types are the single source of truth: the JSON Schema that
 //! `apiconn schema` prints is generated from them, structural validation
 //! walks that schema (so it reports every mistake at once, each with its
-//! path), and the semantic checks in [`check`] cover what a schema cannot
-//! say. [`load`] runs both, over every environment, and only then builds
-//! the types.
+//! path), and the semantic checks in [`check`](mod@check) cover what a
+//! schema cannot say. [`load()`](fn@load) runs both, over every
+//! environment, and only then builds the types.
 //!
 //! - `connector`: the root type, [`Config`], and its JSON Schema;
 //! - `source`, `read`, `write`, `signature`, `values`: the serde types of
 //!   each part of a config; `parsed`: its strings with a grammar (JSON
-//!   paths, stop conditions), parsed once;
+//!   paths, stop conditions, list URLs), parsed once;
 //! - [`load`](mod@load): text to a checked [`Config`], environments merged;
 //! - [`check`](mod@check): the semantic rules.
 
