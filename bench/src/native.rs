@@ -2,8 +2,8 @@
 //! client (hyper, one kept-alive connection per origin): the baseline that
 //! tells what the sandbox costs.
 
-use apiconn_guest::exchange::{Transport, TransportError};
 use apiconn_guest::request::{HttpRequest, HttpResponse, SystemEnv};
+use apiconn_guest::requester::{Transport, TransportError};
 use apiconn_guest::{config, read, write};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -3,9 +3,9 @@
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::exchange::Transport;
 use crate::read::Reader;
 use crate::request::Env;
+use crate::requester::Transport;
 use serde_json::{Value, json};
 
 /// Headers whose values are credentials.
@@ -79,8 +79,8 @@ pub fn check(
 mod tests {
     use super::*;
     use crate::config;
-    use crate::exchange::testing::Script;
     use crate::request::testing::FixedEnv;
+    use crate::requester::testing::Script;
 
     #[test]
     fn shows_request_and_response_with_credentials_masked() {

@@ -2,9 +2,9 @@
 //! transport, WASI clocks for waiting.
 
 use crate::error::{Error, Problem};
-use crate::exchange::{Transport, TransportError};
 use crate::request::{HttpRequest, HttpResponse, SystemEnv};
-use crate::{check, config, read, write};
+use crate::requester::{Transport, TransportError};
+use crate::{check, config, grants, read, write};
 use std::cell::RefCell;
 use std::time::Duration;
 use wasip2::http::outgoing_handler;
@@ -100,31 +100,53 @@ impl wasip2::exports::cli::run::Guest for Component {
     }
 }
 
+// Everything that crosses the boundary as text is masked on the way out.
+
 impl From<Problem> for types::Problem {
     fn from(p: Problem) -> Self {
         types::Problem {
             path: p.path,
-            message: p.message,
+            message: grants::mask(&p.message),
         }
     }
 }
 
 impl From<Error> for types::Error {
     fn from(e: Error) -> Self {
+        let m = |text: String| grants::mask(&text);
         match e {
             Error::Config(ps) => types::Error::Config(ps.into_iter().map(Into::into).collect()),
-            Error::Auth(m) => types::Error::Auth(m),
+            Error::Auth(t) => types::Error::Auth(m(t)),
             Error::HttpStatus { code, message } => {
-                types::Error::HttpStatus(types::HttpStatusError { code, message })
+                types::Error::HttpStatus(types::HttpStatusError {
+                    code,
+                    message: m(message),
+                })
             }
-            Error::Transport(m) => types::Error::Transport(m),
-            Error::Limit(m) => types::Error::Limit(m),
-            Error::Response(m) => types::Error::Response(m),
-            Error::NonCompliantRecord(m) => types::Error::NonCompliantRecord(m),
-            Error::DirtyRecords(m) => types::Error::DirtyRecords(m),
-            Error::Internal(m) => types::Error::Internal(m),
+            Error::Transport(t) => types::Error::Transport(m(t)),
+            Error::Limit(t) => types::Error::Limit(m(t)),
+            Error::Response(t) => types::Error::Response(m(t)),
+            Error::NonCompliantRecord(t) => types::Error::NonCompliantRecord(m(t)),
+            Error::DirtyRecords(t) => types::Error::DirtyRecords(m(t)),
+            Error::Internal(t) => types::Error::Internal(m(t)),
         }
     }
+}
+
+/// A panic's message goes to stderr masked (the default hook would print
+/// it as it is). Installed before the first call does anything.
+fn mask_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "connector panicked: {}",
+                grants::mask(&info.to_string())
+            );
+        }));
+    });
 }
 
 /// `wasi:http/outgoing-handler`, directly.
@@ -135,16 +157,34 @@ impl From<Error> for types::Error {
 /// is what the user needs to see.
 struct Wasi;
 
+/// What a `wasi:http` error code means for a retry. A refusal by the
+/// host's policy, a certificate the host did not accept and a body over
+/// the host's size limit are the same on every try, so they are final (the
+/// host's own log and error say which rule and how to change it).
 fn code_error(code: &ErrorCode) -> TransportError {
     match code {
-        // Hosts refuse by policy with these; trying again changes nothing.
+        ErrorCode::HttpRequestDenied => {
+            TransportError::final_("egress refused by the host's policy")
+        }
+        ErrorCode::DestinationIpProhibited => {
+            TransportError::final_("egress refused: the host does not allow that address")
+        }
+        ErrorCode::TlsCertificateError => {
+            TransportError::final_("the server's TLS certificate was not accepted")
+        }
+        ErrorCode::HttpResponseBodySize(limit) => TransportError::limit(match limit {
+            Some(n) => format!("the response body is larger than the host allows ({n} bytes)"),
+            None => "the response body is larger than the host allows".to_string(),
+        }),
+        // Hosts of the first contract refused with a message.
         ErrorCode::InternalError(Some(m)) if m.starts_with("egress refused") => {
             TransportError::final_(m.clone())
         }
-        ErrorCode::HttpRequestDenied | ErrorCode::DestinationIpProhibited => {
-            TransportError::final_(format!("the host refused the request ({code:?})"))
-        }
         ErrorCode::InternalError(Some(m)) => TransportError::retryable(m.clone()),
+        ErrorCode::ConnectionTimeout | ErrorCode::HttpResponseTimeout => {
+            TransportError::retryable("no answer in time (source.timeout_ms)")
+        }
+        ErrorCode::ConnectionRefused => TransportError::retryable("connection refused"),
         other => TransportError::retryable(format!("{other:?}")),
     }
 }
@@ -275,6 +315,7 @@ impl Transport for Wasi {
 }
 
 fn load(config: &str, env: Option<String>) -> Result<config::Config, Error> {
+    mask_panics();
     config::load(config, env.as_deref())
 }
 
@@ -302,7 +343,7 @@ impl source::GuestReader for ReaderResource {
             count: b.count,
             checkpoint: b.checkpoint,
             requests: b.requests,
-            warnings: b.warnings,
+            warnings: b.warnings.iter().map(|w| grants::mask(w)).collect(),
         }))
     }
 }
@@ -321,7 +362,7 @@ fn rejections(list: Vec<write::Rejection>) -> Vec<sink::Rejection> {
     list.into_iter()
         .map(|r| sink::Rejection {
             line: r.line,
-            reason: r.reason,
+            reason: grants::mask(&r.reason),
         })
         .collect()
 }
@@ -361,6 +402,11 @@ impl sink::GuestWriter for WriterResource {
 }
 
 impl admin::Guest for Component {
+    fn configure(grants: admin::Grants) {
+        mask_panics();
+        grants::configure(&grants.secrets, grants.max_timeout_ms);
+    }
+
     fn validate(config: String, env: Option<String>) -> Vec<types::Problem> {
         match load(&config, env) {
             Ok(_) => vec![],
@@ -393,11 +439,8 @@ impl admin::Guest for Component {
     }
 
     fn check(config: String, env: Option<String>) -> Result<String, types::Error> {
-        Ok(check::check(
-            load(&config, env)?,
-            &mut Wasi,
-            &mut SystemEnv,
-        )?)
+        let report = check::check(load(&config, env)?, &mut Wasi, &mut SystemEnv)?;
+        Ok(grants::mask(&report))
     }
 
     fn config_schema() -> String {

@@ -72,11 +72,8 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// At most `max` characters of `text`, marked when cut (for response bodies
-/// in error messages).
+/// Server text (a response body) for a message: secrets masked, control
+/// characters escaped, then at most `max` characters, marked when cut.
 pub fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_string(),
-        Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),
-    }
+    crate::grants::excerpt(text, max)
 }

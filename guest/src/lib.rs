@@ -1,20 +1,23 @@
 //! apiconn's connector logic, compiled to one WebAssembly component.
 //!
 //! Every module but `component` is sans-IO: plain functions and state
-//! machines (build a request → read its response → next request) that
-//! unit-test natively. `component` binds them to the WIT contract and to
-//! `wasi:http`.
+//! machines that unit-test natively. The [`requester::Requester`] takes
+//! events (a response arrived, a wait ended) and answers with the next
+//! step (send this, sleep that long, done); only `component` — the binding
+//! to the WIT contract, `wasi:http` and WASI clocks — sends and sleeps,
+//! through the [`requester::Transport`] it implements.
 
 pub mod auth;
 pub mod check;
 pub mod config;
 pub mod error;
-pub mod exchange;
 pub mod fields;
 pub mod flatten;
+pub mod grants;
 pub mod jsonpath;
 pub mod read;
 pub mod request;
+pub mod requester;
 pub mod retry;
 pub mod schema_check;
 pub mod sign;

@@ -1,13 +1,12 @@
 //! The API output component (README "`write`"): check records, batch
 //! them, send them, and account for every one.
 
-use crate::auth::{self, Authenticator};
 use crate::config::{Config, Source, Write, WriteMethod, WriteMode};
 use crate::error::{Error, truncate};
-use crate::exchange::{Policy, Transport};
 use crate::fields;
 use crate::jsonpath::{self, Path};
 use crate::request::{self, Env, HttpRequest};
+use crate::requester::{Requester, Transport};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -39,10 +38,10 @@ pub struct Outgoing {
     pub key: String,
 }
 
-/// A writer: its credentials, and everything else.
+/// A writer: its requester, and everything else.
 pub struct Writer {
     core: Core,
-    auth: Authenticator,
+    requester: Requester,
 }
 
 pub struct Core {
@@ -64,11 +63,13 @@ fn lines(ndjson: &[u8], first_line: u64) -> impl Iterator<Item = (u64, &[u8])> {
 
 impl Writer {
     pub fn open(config: Config) -> Result<Writer, Error> {
-        let base = request::join_url(&config.source.url, "")?;
-        let auth = Authenticator::new(&config.source.auth, &base);
+        let requester = Requester::new(
+            &config.source,
+            config.write.as_ref().and_then(|w| w.signature.clone()),
+        )?;
         Ok(Writer {
             core: Core::open(config)?,
-            auth,
+            requester,
         })
     }
 
@@ -93,16 +94,10 @@ impl Writer {
         report: &mut Report,
     ) {
         let mut tries = 0;
-        let Writer { core, auth } = self;
-        let result = auth::send(
-            transport,
-            env,
-            core.policy(),
-            &mut tries,
-            auth,
-            core.write.signature.as_ref(),
-            &mut |env| core.build_request(batch, env),
-        );
+        let Writer { core, requester } = self;
+        let result = requester.send(transport, env, &mut tries, &mut |env| {
+            core.build_request(batch, env)
+        });
         report.requests += tries;
         match result {
             Ok(_) => report.sent += batch.lines.len() as u64,
@@ -287,21 +282,14 @@ impl Core {
         req.set_header("Idempotency-Key", batch.key.clone());
         Ok(req)
     }
-
-    fn policy(&self) -> Policy {
-        Policy {
-            retries: self.source.retries,
-            timeout_ms: self.source.timeout_ms,
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config;
-    use crate::exchange::testing::{Responder, ok};
     use crate::request::{HttpResponse, testing::FixedEnv};
+    use crate::requester::testing::{Responder, ok};
     use serde_json::json;
 
     fn writer(write: Value) -> Writer {

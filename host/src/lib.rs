@@ -7,9 +7,11 @@ pub mod config_file;
 pub mod connector;
 pub mod demo;
 pub mod egress;
+pub mod read;
 pub mod run;
 pub mod runtime;
 pub mod secrets;
+pub mod state;
 pub mod write;
 
 pub use connector::{Connector, RecordBatch, Sink};

@@ -123,6 +123,7 @@ fn options(g: &Global) -> Options {
             max_memory_bytes: g.max_memory << 20,
             max_response_bytes: g.max_response_bytes,
             max_cpu: std::time::Duration::from_millis(g.max_cpu_ms),
+            ..Limits::default()
         },
     }
 }
@@ -209,7 +210,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         } => match prepare(&config, &opts) {
             Err(f) => Err(f),
             Ok(prepared) => {
-                let state = state.map(|path| run::StateFile { path });
+                let state = state.map(|path| apiconn::state::StateFile { path });
                 let how = ReadHow {
                     output: output.as_deref(),
                     state,
@@ -253,7 +254,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
 /// How `apiconn read` runs.
 struct ReadHow<'a> {
     output: Option<&'a Path>,
-    state: Option<run::StateFile>,
+    state: Option<apiconn::state::StateFile>,
     follow: bool,
     interval: std::time::Duration,
     concurrency: usize,
@@ -300,9 +301,8 @@ async fn read(
     opts: &Options,
     how: ReadHow<'_>,
 ) -> Result<(), Failure> {
-    use std::sync::atomic::Ordering;
     let started = Instant::now();
-    let mut out: Box<dyn Write + Send> = match how.output {
+    let out: Box<dyn Write + Send> = match how.output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))
@@ -310,131 +310,40 @@ async fn read(
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
-    let progress = std::io::stderr().is_terminal().then(|| {
+    let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
             indicatif::ProgressStyle::with_template("{spinner} {msg}").expect("static template"),
         );
         bar
     });
+    let progress = |s: &apiconn::read::ReadSummary| {
+        if let Some(bar) = &bar {
+            bar.set_message(format!(
+                "{} records, {} requests, {}",
+                s.records,
+                s.requests,
+                run::elapsed(started)
+            ));
+            bar.tick();
+        }
+    };
     let stop = stop_on_signals();
-    // Without a state file, --follow keeps the checkpoint in memory.
-    let mut checkpoint = match &how.state {
-        Some(file) => file.load()?,
-        None => None,
+    let job = apiconn::read::ReadJob {
+        state: how.state,
+        follow: how.follow,
+        interval: how.interval,
+        concurrency: how.concurrency,
+        stop: stop.clone(),
+        progress: Some(&progress),
     };
-    let mut total = run::ReadSummary::default();
-    let outcome = loop {
-        let partitions = if how.concurrency > 1 {
-            run::partitions(rt, prepared, opts).await?
-        } else {
-            vec![]
-        };
-        let mut last = None;
-        let result = if partitions.is_empty() {
-            if checkpoint
-                .as_deref()
-                .is_some_and(|c| c.starts_with("{\"partitions\""))
-            {
-                return Err(Failure::Run(
-                    "the state file holds a partitioned read: run it with the same --concurrency"
-                        .into(),
-                ));
-            }
-            let control = run::ReadControl {
-                state: checkpoint.clone(),
-                stop: Some(&stop),
-            };
-            run::read(rt, prepared, opts, control, &mut out, &mut |batch, s| {
-                if let Some(file) = &how.state {
-                    file.save(&batch.checkpoint)?;
-                }
-                last = Some(batch.checkpoint.clone());
-                if let Some(bar) = &progress {
-                    bar.set_message(format!(
-                        "{} records, {} requests, {}",
-                        total.records + s.records,
-                        total.requests + s.requests,
-                        run::elapsed(started)
-                    ));
-                    bar.tick();
-                }
-                Ok(())
-            })
-            .await
-        } else {
-            let states: run::PartitionStates = match checkpoint.as_deref() {
-                None => run::PartitionStates::default(),
-                Some(text) => serde_json::from_str(text).map_err(|_| {
-                    Failure::Run("the state file holds a read that was not partitioned: run it without --concurrency".into())
-                })?,
-            };
-            let states = std::sync::Mutex::new(states);
-            let shared = std::sync::Arc::new(std::sync::Mutex::new(std::mem::replace(
-                &mut out,
-                Box::new(std::io::sink()),
-            )));
-            let save = |s: &run::PartitionStates| match &how.state {
-                Some(file) => file.save(&serde_json::to_string(s).expect("states are JSON")),
-                None => Ok(()),
-            };
-            let result = run::read_partitioned(
-                rt,
-                prepared,
-                opts,
-                partitions,
-                &states,
-                how.concurrency,
-                Some(&stop),
-                shared.clone(),
-                &save,
-            )
-            .await;
-            out = std::sync::Arc::try_unwrap(shared)
-                .map_err(|_| Failure::Run("the output is still in use".into()))?
-                .into_inner()
-                .expect("output lock");
-            last = Some(
-                serde_json::to_string(&states.into_inner().expect("state lock"))
-                    .expect("states are JSON"),
-            );
-            result
-        };
-        let (s, outcome) = match result {
-            Ok(s) => (s, Ok(())),
-            Err((f, s)) => (s, Err(f)),
-        };
-        total.records += s.records;
-        total.requests += s.requests;
-        if let Some(c) = last {
-            checkpoint = Some(c);
-        }
-        if outcome.is_err() || !how.follow || stop.load(Ordering::SeqCst) {
-            break outcome;
-        }
-        tracing::info!(
-            "read {} records; the next read in {:?}",
-            s.records,
-            how.interval
-        );
-        let deadline = tokio::time::Instant::now() + how.interval;
-        while !stop.load(Ordering::SeqCst) {
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                break;
-            }
-            tokio::time::sleep((deadline - now).min(std::time::Duration::from_millis(50))).await;
-        }
-        if stop.load(Ordering::SeqCst) {
-            break Ok(());
-        }
-    };
-    if let Some(bar) = progress {
+    let result = apiconn::read::read_job(rt, prepared, opts, job, out).await;
+    if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    match outcome {
-        Ok(()) => {
-            let stopped = if stop.load(Ordering::SeqCst) {
+    match result {
+        Ok(total) => {
+            let stopped = if stop.load(std::sync::atomic::Ordering::SeqCst) {
                 ", stopped by a signal with the state saved"
             } else {
                 ""
@@ -447,7 +356,7 @@ async fn read(
             );
             Ok(())
         }
-        Err(f) => {
+        Err((f, total)) => {
             eprintln!(
                 "read {} records in {} requests before the failure",
                 total.records, total.requests

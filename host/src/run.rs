@@ -1,12 +1,11 @@
 //! What the commands do, as a library: prepare a config (secrets, sandbox
 //! plan), then read, check or validate it in a fresh component instance.
 
-use crate::bindings::{Batch, Problem};
+use crate::bindings::Problem;
 use crate::egress;
 use crate::runtime::{Instance, Limits, RunError, Runtime, egress_for, problem_line};
 use crate::secrets::{self, Masker, SecretPolicy};
 use serde_json::Value;
-use std::io::Write;
 use std::time::Instant;
 
 /// What the operator decided, for every command.
@@ -81,12 +80,19 @@ impl Prepared {
     }
 }
 
-/// A new instance that may not send anything yet.
-async fn closed(rt: &Runtime, opts: &Options) -> Result<Instance, Failure> {
+/// A new instance that may not send anything yet, told the operator's
+/// grants (the config's secret values, the time ceiling).
+async fn closed(rt: &Runtime, opts: &Options, secrets: &[String]) -> Result<Instance, Failure> {
     let closed = egress::Egress::closed().map_err(|e| Failure::Run(e.to_string()))?;
-    rt.instance(closed, &opts.limits)
+    let mut instance = rt
+        .instance(closed, &opts.limits)
         .await
-        .map_err(|e| Failure::Run(format!("starting the component: {e:#}")))
+        .map_err(|e| Failure::Run(format!("starting the component: {e:#}")))?;
+    instance
+        .configure(secrets, &opts.limits)
+        .await
+        .map_err(|e| Failure::Run(e.to_string()))?;
+    Ok(instance)
 }
 
 /// A new instance whose egress policy allows what this config's plan names.
@@ -95,7 +101,7 @@ pub async fn sandboxed(
     config: &Prepared,
     opts: &Options,
 ) -> Result<Instance, Failure> {
-    let mut instance = closed(rt, opts).await?;
+    let mut instance = closed(rt, opts, config.masker.values()).await?;
     let plan = instance
         .plan(&config.json, opts.env.as_deref())
         .await
@@ -131,7 +137,7 @@ pub async fn validate(
     config: &Prepared,
     opts: &Options,
 ) -> Result<Vec<String>, Failure> {
-    let mut instance = closed(rt, opts).await?;
+    let mut instance = closed(rt, opts, config.masker.values()).await?;
     let problems: Vec<Problem> = instance
         .validate(&config.json, opts.env.as_deref())
         .await
@@ -151,110 +157,6 @@ pub async fn check(rt: &Runtime, config: &Prepared, opts: &Options) -> Result<St
     Ok(config.masker.mask(&report))
 }
 
-/// Counts of a finished (or failed) read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReadSummary {
-    pub records: u64,
-    pub requests: u64,
-    pub batches: u64,
-}
-
-/// Where a read starts and when it stops early.
-#[derive(Default)]
-pub struct ReadControl<'a> {
-    /// A checkpoint to resume from.
-    pub state: Option<String>,
-    /// Checked after each batch: when set, the read ends there (the batch
-    /// is out and its checkpoint handed over).
-    pub stop: Option<&'a std::sync::atomic::AtomicBool>,
-}
-
-/// Reads every batch, writing records to `out` and flushing after each;
-/// then `on_batch` sees the batch (and may save its checkpoint).
-pub async fn read(
-    rt: &Runtime,
-    config: &Prepared,
-    opts: &Options,
-    control: ReadControl<'_>,
-    out: &mut (dyn Write + Send),
-    on_batch: &mut (dyn FnMut(&Batch, &ReadSummary) -> Result<(), Failure> + Send),
-) -> Result<ReadSummary, (Failure, ReadSummary)> {
-    let mut summary = ReadSummary::default();
-    let mut instance = sandboxed(rt, config, opts)
-        .await
-        .map_err(|f| (f, summary))?;
-    let reader = instance
-        .open_reader(&config.json, opts.env.as_deref(), control.state.as_deref())
-        .await
-        .map_err(|e| (config.failure(e), summary))?;
-    loop {
-        let batch = match instance.next_batch(reader).await {
-            Ok(Some(b)) => b,
-            Ok(None) => break,
-            Err(e) => return Err((config.failure(e), summary)),
-        };
-        out.write_all(&batch.records)
-            .and_then(|_| out.flush())
-            .map_err(|e| (Failure::Run(format!("writing records: {e}")), summary))?;
-        summary.records += u64::from(batch.count);
-        summary.requests += u64::from(batch.requests);
-        summary.batches += 1;
-        for w in &batch.warnings {
-            tracing::warn!("{}", config.masker.mask(w));
-        }
-        on_batch(&batch, &summary).map_err(|f| (f, summary))?;
-        if control
-            .stop
-            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
-        {
-            break;
-        }
-    }
-    Ok(summary)
-}
-
-/// A checkpoint file, replaced atomically: a temporary file beside it,
-/// written and fsynced, then renamed over it (and the directory fsynced).
-pub struct StateFile {
-    pub path: std::path::PathBuf,
-}
-
-impl StateFile {
-    pub fn load(&self) -> Result<Option<String>, Failure> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) if text.trim().is_empty() => Ok(None),
-            Ok(text) => Ok(Some(text.trim().to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Failure::Run(format!(
-                "reading the state file {}: {e}",
-                self.path.display()
-            ))),
-        }
-    }
-
-    pub fn save(&self, checkpoint: &str) -> Result<(), Failure> {
-        let fail = |e: std::io::Error| {
-            Failure::Run(format!(
-                "saving the state file {}: {e}",
-                self.path.display()
-            ))
-        };
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(fail)?;
-        tmp.write_all(checkpoint.as_bytes()).map_err(fail)?;
-        tmp.write_all(b"\n").map_err(fail)?;
-        tmp.as_file().sync_all().map_err(fail)?;
-        tmp.persist(&self.path).map_err(|e| fail(e.error))?;
-        std::fs::File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(fail)?;
-        Ok(())
-    }
-}
-
 /// `1.2s`, `340ms`.
 pub fn elapsed(since: Instant) -> String {
     let d = since.elapsed();
@@ -266,7 +168,7 @@ pub fn elapsed(since: Instant) -> String {
 }
 
 pub async fn schema(rt: &Runtime) -> Result<String, Failure> {
-    let mut instance = closed(rt, &Options::default()).await?;
+    let mut instance = closed(rt, &Options::default(), &[]).await?;
     instance
         .schema()
         .await
@@ -284,105 +186,4 @@ pub async fn partitions(
         .partitions(&config.json, opts.env.as_deref())
         .await
         .map_err(|e| config.failure(e))
-}
-
-/// Writes each batch whole to a shared output: lines of concurrent
-/// partitions never interleave within a batch.
-pub struct SharedOut {
-    out: std::sync::Arc<std::sync::Mutex<Box<dyn Write + Send>>>,
-    pending: Vec<u8>,
-}
-
-impl SharedOut {
-    pub fn new(out: std::sync::Arc<std::sync::Mutex<Box<dyn Write + Send>>>) -> SharedOut {
-        SharedOut {
-            out,
-            pending: Vec::new(),
-        }
-    }
-}
-
-impl Write for SharedOut {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        let mut out = self.out.lock().expect("output lock");
-        out.write_all(&self.pending)?;
-        out.flush()?;
-        self.pending.clear();
-        Ok(())
-    }
-}
-
-/// The state of a partitioned read: each partition's checkpoint, by its
-/// initial checkpoint.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct PartitionStates {
-    pub partitions: std::collections::BTreeMap<String, String>,
-}
-
-/// Reads every partition, up to `concurrency` at once, each from its saved
-/// checkpoint in `states` (or its start); `save` sees the states after
-/// each batch is out. Each partition's batches stay in order.
-#[allow(clippy::too_many_arguments)]
-pub async fn read_partitioned(
-    rt: &Runtime,
-    config: &Prepared,
-    opts: &Options,
-    partitions: Vec<String>,
-    states: &std::sync::Mutex<PartitionStates>,
-    concurrency: usize,
-    stop: Option<&std::sync::atomic::AtomicBool>,
-    out: std::sync::Arc<std::sync::Mutex<Box<dyn Write + Send>>>,
-    save: &(dyn Fn(&PartitionStates) -> Result<(), Failure> + Sync),
-) -> Result<ReadSummary, (Failure, ReadSummary)> {
-    use futures::StreamExt;
-    let runs = futures::stream::iter(partitions)
-        .map(|partition| {
-            let out = out.clone();
-            async move {
-                let state = states
-                    .lock()
-                    .expect("state lock")
-                    .partitions
-                    .get(&partition)
-                    .cloned()
-                    .unwrap_or_else(|| partition.clone());
-                let mut writer = SharedOut::new(out);
-                let control = ReadControl {
-                    state: Some(state),
-                    stop,
-                };
-                read(rt, config, opts, control, &mut writer, &mut |batch, _| {
-                    let mut states = states.lock().expect("state lock");
-                    states
-                        .partitions
-                        .insert(partition.clone(), batch.checkpoint.clone());
-                    save(&states)
-                })
-                .await
-            }
-        })
-        .buffer_unordered(concurrency.max(1));
-    let results: Vec<_> = runs.collect().await;
-    let mut total = ReadSummary::default();
-    let mut failure = None;
-    for r in results {
-        let s = match r {
-            Ok(s) => s,
-            Err((f, s)) => {
-                failure.get_or_insert(f);
-                s
-            }
-        };
-        total.records += s.records;
-        total.requests += s.requests;
-        total.batches += s.batches;
-    }
-    match failure {
-        None => Ok(total),
-        Some(f) => Err((f, total)),
-    }
 }

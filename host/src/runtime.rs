@@ -25,6 +25,9 @@ pub struct Limits {
     /// CPU time the component may use in one call (waiting for the network
     /// or for a retry does not count).
     pub max_cpu: Duration,
+    /// `--max-timeout-ms`: the longest one request may take with its
+    /// retries and waits; a config's `timeout_ms` may not ask for more.
+    pub max_timeout_ms: u32,
 }
 
 impl Default for Limits {
@@ -33,6 +36,7 @@ impl Default for Limits {
             max_memory_bytes: 256 << 20,
             max_response_bytes: 64 << 20,
             max_cpu: Duration::from_secs(30),
+            max_timeout_ms: 120_000,
         }
     }
 }
@@ -351,25 +355,54 @@ impl Instance {
         RunError::Trap(anyhow::Error::from(e).context(format!("{name} after {sent} requests")))
     }
 
+    /// Calls into the component with a fresh CPU budget; a trap becomes a
+    /// [`RunError`] that names the connector.
+    async fn call<T>(
+        &mut self,
+        f: impl AsyncFnOnce(&Connector, &mut Store<State>) -> wasmtime::Result<T>,
+    ) -> Result<T, RunError> {
+        let store = fresh(&mut self.store);
+        match f(&self.bindings, store).await {
+            Ok(value) => Ok(value),
+            Err(e) => Err(self.trapped(e)),
+        }
+    }
+
+    /// Like [`Instance::call`], for functions that return the component's error.
+    async fn try_call<T>(
+        &mut self,
+        f: impl AsyncFnOnce(&Connector, &mut Store<State>) -> wasmtime::Result<Result<T, GuestError>>,
+    ) -> Result<T, RunError> {
+        self.call(f).await?.map_err(RunError::Guest)
+    }
+
+    /// Hands the component what the operator granted: the config's secret
+    /// values and the time ceiling (WIT `admin.configure`).
+    pub async fn configure(&mut self, secrets: &[String], limits: &Limits) -> Result<(), RunError> {
+        let grants = crate::bindings::Grants {
+            secrets: secrets.to_vec(),
+            max_timeout_ms: limits.max_timeout_ms,
+        };
+        self.call(async |b, s| b.apiconn_connector_admin().call_configure(s, &grants).await)
+            .await
+    }
+
     pub async fn validate(
         &mut self,
         config: &str,
         env: Option<&str>,
     ) -> Result<Vec<Problem>, RunError> {
-        self.bindings
-            .apiconn_connector_admin()
-            .call_validate(fresh(&mut self.store), config, env)
-            .await
-            .map_err(|e| self.trapped(e))
+        self.call(async |b, s| {
+            b.apiconn_connector_admin()
+                .call_validate(s, config, env)
+                .await
+        })
+        .await
     }
 
     pub async fn plan(&mut self, config: &str, env: Option<&str>) -> Result<SandboxPlan, RunError> {
-        self.bindings
-            .apiconn_connector_admin()
-            .call_plan(fresh(&mut self.store), config, env)
+        self.try_call(async |b, s| b.apiconn_connector_admin().call_plan(s, config, env).await)
             .await
-            .map_err(|e| self.trapped(e))?
-            .map_err(RunError::Guest)
     }
 
     pub async fn partitions(
@@ -377,29 +410,22 @@ impl Instance {
         config: &str,
         env: Option<&str>,
     ) -> Result<Vec<String>, RunError> {
-        self.bindings
-            .apiconn_connector_admin()
-            .call_partitions(fresh(&mut self.store), config, env)
-            .await
-            .map_err(|e| self.trapped(e))?
-            .map_err(RunError::Guest)
+        self.try_call(async |b, s| {
+            b.apiconn_connector_admin()
+                .call_partitions(s, config, env)
+                .await
+        })
+        .await
     }
 
     pub async fn check(&mut self, config: &str, env: Option<&str>) -> Result<String, RunError> {
-        self.bindings
-            .apiconn_connector_admin()
-            .call_check(fresh(&mut self.store), config, env)
+        self.try_call(async |b, s| b.apiconn_connector_admin().call_check(s, config, env).await)
             .await
-            .map_err(|e| self.trapped(e))?
-            .map_err(RunError::Guest)
     }
 
     pub async fn schema(&mut self) -> Result<String, RunError> {
-        self.bindings
-            .apiconn_connector_admin()
-            .call_config_schema(fresh(&mut self.store))
+        self.call(async |b, s| b.apiconn_connector_admin().call_config_schema(s).await)
             .await
-            .map_err(|e| self.trapped(e))
     }
 
     pub async fn open_reader(
@@ -408,39 +434,31 @@ impl Instance {
         env: Option<&str>,
         state: Option<&str>,
     ) -> Result<ResourceAny, RunError> {
-        self.bindings
-            .apiconn_connector_source()
-            .reader()
-            .call_open(fresh(&mut self.store), config, env, state)
-            .await
-            .map_err(|e| self.trapped(e))?
-            .map_err(RunError::Guest)
+        self.try_call(async |b, s| {
+            let reader = b.apiconn_connector_source().reader();
+            reader.call_open(s, config, env, state).await
+        })
+        .await
     }
 
     pub async fn next_batch(&mut self, reader: ResourceAny) -> Result<Option<Batch>, RunError> {
-        self.bindings
-            .apiconn_connector_source()
-            .reader()
-            .call_next_batch(fresh(&mut self.store), reader)
-            .await
-            .map_err(|e| self.trapped(e))?
-            .map_err(RunError::Guest)
+        self.try_call(async |b, s| {
+            let readers = b.apiconn_connector_source().reader();
+            readers.call_next_batch(s, reader).await
+        })
+        .await
     }
-}
 
-impl Instance {
     pub async fn open_writer(
         &mut self,
         config: &str,
         env: Option<&str>,
     ) -> Result<ResourceAny, RunError> {
-        self.bindings
-            .apiconn_connector_sink()
-            .writer()
-            .call_open(fresh(&mut self.store), config, env)
-            .await
-            .map_err(|e| self.trapped(e))?
-            .map_err(RunError::Guest)
+        self.try_call(async |b, s| {
+            let writer = b.apiconn_connector_sink().writer();
+            writer.call_open(s, config, env).await
+        })
+        .await
     }
 
     pub async fn check_records(
@@ -449,12 +467,11 @@ impl Instance {
         records: &[u8],
         first_line: u64,
     ) -> Result<Vec<Rejection>, RunError> {
-        self.bindings
-            .apiconn_connector_sink()
-            .writer()
-            .call_check(fresh(&mut self.store), writer, records, first_line)
-            .await
-            .map_err(|e| self.trapped(e))
+        self.call(async |b, s| {
+            let writers = b.apiconn_connector_sink().writer();
+            writers.call_check(s, writer, records, first_line).await
+        })
+        .await
     }
 
     pub async fn write_records(
@@ -464,27 +481,21 @@ impl Instance {
         first_line: u64,
         keep_going: bool,
     ) -> Result<Report, RunError> {
-        self.bindings
-            .apiconn_connector_sink()
-            .writer()
-            .call_write(
-                fresh(&mut self.store),
-                writer,
-                records,
-                first_line,
-                keep_going,
-            )
-            .await
-            .map_err(|e| self.trapped(e))
+        self.call(async |b, s| {
+            let writers = b.apiconn_connector_sink().writer();
+            writers
+                .call_write(s, writer, records, first_line, keep_going)
+                .await
+        })
+        .await
     }
 
     pub async fn finish_writer(&mut self, writer: ResourceAny) -> Result<Report, RunError> {
-        self.bindings
-            .apiconn_connector_sink()
-            .writer()
-            .call_finish(fresh(&mut self.store), writer)
-            .await
-            .map_err(|e| self.trapped(e))
+        self.call(async |b, s| {
+            let writers = b.apiconn_connector_sink().writer();
+            writers.call_finish(s, writer).await
+        })
+        .await
     }
 }
 

@@ -19,12 +19,21 @@ pub struct SecretPolicy {
 #[derive(Debug, Clone, Default)]
 pub struct Masker {
     needles: Vec<String>,
+    values: Vec<String>,
 }
 
 impl Masker {
+    /// The secret values as resolved, for the component's own masker.
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
+
     pub fn add(&mut self, secret: &str) {
         if secret.is_empty() {
             return;
+        }
+        if !self.values.iter().any(|v| v == secret) {
+            self.values.push(secret.to_string());
         }
         // The forms a secret takes on the wire and in echoes of it.
         let forms = [

@@ -195,6 +195,9 @@ pub fn httpbin() -> Peer {
         &format!("127.0.0.1:{port}"),
         "--workers",
         "2",
+        // gunicorn 27 opens a control socket at one fixed path by default:
+        // parallel servers would collide there.
+        "--no-control-socket",
         "httpbin:app",
     ]);
     Peer::spawn(cmd, port, "httpbin")
@@ -226,4 +229,125 @@ pub fn appkey_verifier(app_key: &str, app_secret: &str) -> Peer {
     cmd.arg(root().join("tests/peers/appkey_verifier.py"))
         .args([&port.to_string(), app_key, app_secret]);
     Peer::spawn(cmd, port, "appkey verifier")
+}
+
+/// What the Django REST framework peer (tests/peers/django) is started with;
+/// its `peer/settings.py` lists the environment variables these become.
+#[derive(Debug, Clone)]
+pub struct DjangoOptions {
+    /// The confidential OAuth2 client-credentials application of `/o/token/`
+    /// (django-oauth-toolkit stores the secret hashed).
+    pub client_id: String,
+    pub client_secret: String,
+    /// Lifetime of its access tokens.
+    pub token_seconds: u64,
+    /// The simplejwt user of `/api/token/`.
+    pub user: String,
+    pub password: String,
+    /// Lifetime of simplejwt access tokens.
+    pub access_seconds: u64,
+    /// The `/api/...` viewsets also answer without a JWT.
+    pub open: bool,
+    /// Customers 1..=N with deterministic values (customer i last updated
+    /// i hours after 2024-01-01T00:00:00Z), and invoices for each.
+    pub customers: u32,
+    pub invoices: u32,
+    /// A Django fixture (JSON) loaded instead of generated customers.
+    pub fixture: Option<std::path::PathBuf>,
+}
+
+impl Default for DjangoOptions {
+    fn default() -> Self {
+        DjangoOptions {
+            client_id: "apiconn-client".into(),
+            client_secret: "apiconn-client-secret".into(),
+            token_seconds: 36000,
+            user: "apiconn".into(),
+            password: "apiconn-password".into(),
+            access_seconds: 300,
+            open: false,
+            customers: 0,
+            invoices: 0,
+            fixture: None,
+        }
+    }
+}
+
+/// PyPI Django REST framework with django-oauth-toolkit and simplejwt
+/// (tests/peers/django) under gunicorn, on a fresh SQLite file that the peer
+/// migrates and seeds before it listens. Endpoints: `/o/token/` (client
+/// credentials), `/api/oauth/items/` (needs its token), `/api/token/` and
+/// `/api/token/refresh/` (JWT login), `/api/{page,limit,cursor}/customers/`
+/// (one DRF pagination style each), `/api/customers/{id}/invoices/` and
+/// `/api/bulk/customers/` (GET all, POST a list).
+pub struct Django {
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Django {
+    pub fn start(options: &DjangoOptions) -> Django {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut cmd = Command::new(venv_bin("django", "gunicorn"));
+        cmd.arg("--chdir")
+            .arg(root().join("tests/peers/django"))
+            .args([
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--workers",
+                "2",
+                // Migrate and seed once, in the master, before listening.
+                "--preload",
+                // Else every gunicorn shares ~/.gunicorn/gunicorn.ctl.
+                "--no-control-socket",
+                "peer.wsgi:application",
+            ])
+            .env("APICONN_TEST_DB", dir.path().join("db.sqlite3"))
+            .env("APICONN_TEST_CLIENT_ID", &options.client_id)
+            .env("APICONN_TEST_CLIENT_SECRET", &options.client_secret)
+            .env(
+                "APICONN_TEST_TOKEN_SECONDS",
+                options.token_seconds.to_string(),
+            )
+            .env("APICONN_TEST_USER", &options.user)
+            .env("APICONN_TEST_PASSWORD", &options.password)
+            .env(
+                "APICONN_TEST_ACCESS_SECONDS",
+                options.access_seconds.to_string(),
+            )
+            .env("APICONN_TEST_OPEN", if options.open { "1" } else { "0" })
+            .env("APICONN_TEST_SEED", options.customers.to_string())
+            .env("APICONN_TEST_INVOICES", options.invoices.to_string())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env_remove("APICONN_TEST_FIXTURE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        if let Some(fixture) = &options.fixture {
+            cmd.env("APICONN_TEST_FIXTURE", fixture);
+        }
+        let mut child = cmd.spawn().expect("starting gunicorn (django)");
+        wait_for_port(port, &mut child, "django (gunicorn)");
+        Django { port, child, dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The peer's SQLite file, to inspect what a write stored.
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("db.sqlite3")
+    }
+}
+
+impl Drop for Django {
+    fn drop(&mut self) {
+        // The master and its workers at once: they are its process group.
+        unsafe { libc::killpg(self.child.id() as libc::pid_t, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
 }

@@ -312,11 +312,11 @@ mod limits {
     async fn read(rt: &Runtime, config: Value, opts: &Options) -> Result<Vec<u8>, String> {
         let prepared = run::prepare(config, &opts.secrets).map_err(|f| f.to_string())?;
         let mut out = Vec::new();
-        run::read(
+        apiconn::read::read(
             rt,
             &prepared,
             opts,
-            run::ReadControl::default(),
+            apiconn::read::ReadControl::default(),
             &mut out,
             &mut |_, _| Ok(()),
         )

@@ -2,14 +2,16 @@
 //!
 //! Credentials go only to the origin of `source.url` (and the token request
 //! only to the token URL): a next-page URL or a redirect to another origin
-//! never receives them.
+//! never receives them. Credentials are the auth block's values, the
+//! custom signature, and any configured header, parameter or body value
+//! that holds a secret (see [`crate::grants`]); every one of them is also
+//! registered with the masker.
 
 pub mod appkey;
 pub mod oauth2;
 
 use crate::config::{Auth, Signature};
 use crate::error::Error;
-use crate::exchange::{self, Policy, Transport};
 use crate::request::{self, Env, HttpRequest, HttpResponse, origin};
 use crate::sign;
 use base64::Engine as _;
@@ -35,6 +37,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(auth: &Auth, source_url: &url::Url) -> Self {
+        register_secrets(auth);
         let oauth2 = match auth {
             Auth::Oauth2 {
                 token_url,
@@ -81,23 +84,28 @@ impl Authenticator {
             }
     }
 
-    /// Fetches a token (with the retries of `policy`); a failure is an auth error.
-    pub fn fetch_token(
+    /// The token request (the Requester sends it with the data retries).
+    pub fn token_request(&self) -> Result<HttpRequest, Error> {
+        match &self.oauth2 {
+            Some(client) => client.token_request(),
+            None => Err(Error::Internal("a token request without oauth2".into())),
+        }
+    }
+
+    /// Reads the token from a successful token response; remembers the
+    /// exchange for `check`. A response without a token is an auth error.
+    pub fn accept_token(
         &mut self,
-        transport: &mut dyn Transport,
-        env: &mut dyn Env,
-        policy: Policy,
-        tries: &mut u32,
+        req: &HttpRequest,
+        resp: &HttpResponse,
+        now_ms: i64,
     ) -> Result<(), Error> {
         let Some(client) = &self.oauth2 else {
             return Ok(());
         };
-        let req = client.token_request()?;
-        let (req, resp) = exchange::send(transport, env, policy, tries, &mut |_| Ok(req.clone()))
-            .map_err(|e| Error::Auth(format!("the token request failed: {e}")))?;
-        let token = client.read_token(&req, &resp, env.now_ms());
+        let token = client.read_token(req, resp, now_ms);
         self.last_exchange = Some(TokenExchange {
-            request: oauth2::show_request(&req),
+            request: oauth2::show_request(req),
             status: resp.status,
             response: serde_json::from_slice(&resp.body)
                 .map(|v: Value| oauth2::mask(&v))
@@ -107,24 +115,33 @@ impl Authenticator {
         Ok(())
     }
 
+    /// Drops the token, so the next request fetches a new one (after a 401).
+    pub fn forget_token(&mut self) {
+        self.token = None;
+    }
+
     /// Adds credentials, then the custom signature, then the AppKey
     /// signature (which signs the final request) — all only on the source's
-    /// origin.
+    /// origin. A request to any other origin (a next-page link) gets none of
+    /// them, and loses every configured value that holds a secret.
     pub fn finish(&self, req: &mut HttpRequest, signature: Option<&Signature>, env: &mut dyn Env) {
-        let ours = origin(&req.url) == self.origin;
-        if ours {
-            self.apply(req);
+        if let Some(secret) = signature.and_then(|s| s.secret.as_deref()) {
+            crate::grants::register(secret);
         }
+        if origin(&req.url) != self.origin {
+            strip_credentials(req);
+            return;
+        }
+        self.apply(req);
         if let Some(sig) = signature {
             sign::apply(sig, req);
         }
-        if ours
-            && let Auth::Appkey {
-                app_key,
-                app_secret,
-                signature_method,
-                stage,
-            } = &self.auth
+        if let Auth::Appkey {
+            app_key,
+            app_secret,
+            signature_method,
+            stage,
+        } = &self.auth
         {
             appkey::sign(
                 req,
@@ -157,47 +174,87 @@ impl Authenticator {
     }
 }
 
-/// Sends the request that `build` makes, authenticated: fetches an OAuth
-/// token first when needed, and once more after a 401 (a second 401 is an
-/// auth error).
-pub fn send(
-    transport: &mut dyn Transport,
-    env: &mut dyn Env,
-    policy: Policy,
-    tries: &mut u32,
-    auth: &mut Authenticator,
-    signature: Option<&Signature>,
-    build: &mut dyn FnMut(&mut dyn Env) -> Result<HttpRequest, Error>,
-) -> Result<(HttpRequest, HttpResponse), Error> {
-    let mut fetched_after_401 = false;
-    loop {
-        if auth.needs_token(env.now_ms()) {
-            auth.fetch_token(transport, env, policy, tries)?;
+/// Registers the credentials of an auth block with the masker: a literal
+/// token is as secret as one from a reference.
+fn register_secrets(auth: &Auth) {
+    use crate::grants::{register, register_basic};
+    match auth {
+        Auth::None {} => {}
+        Auth::Basic { username, password } => register_basic(username, password),
+        Auth::Bearer { token } => register(token),
+        Auth::ApiKey { value, .. } => register(value),
+        Auth::Oauth2 {
+            client_id,
+            client_secret,
+            ..
+        } => {
+            register(client_secret);
+            let (id, secret) = oauth2::form_encoded(client_id, client_secret);
+            register_basic(&id, &secret);
         }
-        let result = exchange::send(transport, env, policy, tries, &mut |env| {
-            let mut req = build(env)?;
-            auth.finish(&mut req, signature, env);
-            Ok(req)
-        });
-        match result {
-            Err(Error::HttpStatus { code: 401, message }) if auth.oauth2.is_some() => {
-                if fetched_after_401 {
-                    return Err(Error::Auth(format!(
-                        "the API refused a freshly fetched token (HTTP 401): {message}"
-                    )));
-                }
-                fetched_after_401 = true;
-                auth.token = None;
-            }
-            other => return other,
+        Auth::Appkey { app_secret, .. } => register(app_secret),
+    }
+}
+
+/// Removes every header, query parameter and body value that holds a
+/// credential, for a request to an origin that is not the source's.
+fn strip_credentials(req: &mut HttpRequest) {
+    use crate::grants::is_credential;
+    req.headers.retain(|(_, v)| !is_credential(v));
+    if req.url.query_pairs().any(|(_, v)| is_credential(&v)) {
+        let kept: Vec<(String, String)> = req
+            .url
+            .query_pairs()
+            .filter(|(_, v)| !is_credential(v))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        req.url.query_pairs_mut().clear().extend_pairs(&kept);
+        if kept.is_empty() {
+            req.url.set_query(None);
         }
+    }
+    let Some(body) = &req.body else {
+        return;
+    };
+    if !is_credential(&String::from_utf8_lossy(body)) {
+        return;
+    }
+    if request::is_form(req) {
+        let kept: Vec<(String, String)> = request::body_items(req)
+            .into_iter()
+            .filter(|(_, v)| !is_credential(v))
+            .collect();
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.extend_pairs(&kept);
+        req.body = Some(form.finish().into_bytes());
+    } else {
+        let doc = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(without_credentials);
+        req.body = Some(doc.map(|d| d.to_string().into_bytes()).unwrap_or_default());
+    }
+}
+
+/// A JSON value with every string that holds a credential removed (from
+/// objects and arrays); `None` when the value itself is one.
+fn without_credentials(v: Value) -> Option<Value> {
+    match v {
+        Value::String(s) if crate::grants::is_credential(&s) => None,
+        Value::Object(map) => Some(Value::Object(
+            map.into_iter()
+                .filter_map(|(k, v)| without_credentials(v).map(|v| (k, v)))
+                .collect(),
+        )),
+        Value::Array(items) => Some(Value::Array(
+            items.into_iter().filter_map(without_credentials).collect(),
+        )),
+        other => Some(other),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::testing::{Responder, ok};
     use crate::request::testing::FixedEnv;
     use serde_json::json;
 
@@ -245,6 +302,59 @@ mod tests {
     }
 
     #[test]
+    fn another_origin_gets_no_signature_and_no_secret_bearing_values() {
+        crate::grants::configure(&["s3cr3t".into()], 0);
+        let mut env = FixedEnv { now_ms: 0, next: 0 };
+        let auth = authenticator(
+            json!({"type": "api_key", "key": "k", "value": "literal-key", "add_to": "params"}),
+        );
+        let signature: Signature = serde_json::from_value(json!({
+            "name": "sign", "location": "headers", "function": "HMAC_SHA256", "secret": "sig-key"
+        }))
+        .unwrap();
+        let build = |url: &str| {
+            let mut req = request(url);
+            req.method = "POST";
+            req.set_header("Content-Type", "application/json".into());
+            req.set_header("X-Token", "Bearer s3cr3t".into());
+            req.set_header("X-Plain", "hello".into());
+            req.body =
+                Some(br#"{"q":1,"auth":{"pw":"s3cr3t","keep":2},"list":["s3cr3t",3]}"#.to_vec());
+            req
+        };
+        let mut ours = build("http://api.example:8080/v1/x?page=2");
+        auth.finish(&mut ours, Some(&signature), &mut env);
+        assert_eq!(ours.header("x-token"), Some("Bearer s3cr3t"));
+        assert!(ours.header("sign").is_some());
+        assert_eq!(ours.url.query(), Some("page=2&k=literal-key"));
+
+        let mut theirs = build("http://other.example:8080/v1/x?page=2&stolen=s3cr3t&k=literal-key");
+        auth.finish(&mut theirs, Some(&signature), &mut env);
+        assert_eq!(theirs.header("x-token"), None);
+        assert_eq!(
+            theirs.header("sign"),
+            None,
+            "no signature for another origin"
+        );
+        assert_eq!(theirs.header("x-plain"), Some("hello"));
+        assert_eq!(
+            theirs.url.query(),
+            Some("page=2"),
+            "the literal API key is a credential too"
+        );
+        assert_eq!(
+            theirs.body.as_deref(),
+            Some(&br#"{"q":1,"auth":{"keep":2},"list":[3]}"#[..])
+        );
+        // The literal credentials are masked too.
+        assert_eq!(
+            crate::grants::mask("k=literal-key&s=sig-key"),
+            "k=***&s=***"
+        );
+        crate::grants::configure(&[], 0);
+    }
+
+    #[test]
     fn api_keys_go_exactly_where_configured() {
         let mut env = FixedEnv { now_ms: 0, next: 0 };
         let key = |add_to: &str| {
@@ -270,91 +380,5 @@ mod tests {
         req.body = Some(b"q=1".to_vec());
         key("body").finish(&mut req, None, &mut env);
         assert_eq!(req.body.as_deref(), Some(&b"q=1&apikey=v1"[..]));
-    }
-
-    #[test]
-    fn oauth_tokens_are_reused_refreshed_on_expiry_and_once_after_a_401() {
-        let mut auth = authenticator(
-            json!({"type": "oauth2", "token_url": "http://auth/token", "client_id": "i", "client_secret": "s"}),
-        );
-        let mut issued = 0;
-        let mut t = Responder::new(move |req: &HttpRequest| {
-            if req.url.host_str() == Some("auth") {
-                issued += 1;
-                return ok(json!({"access_token": format!("tok{issued}"), "expires_in": 100}));
-            }
-            match req.header("authorization") {
-                Some("Bearer tok2") | Some("Bearer tok3") => ok(json!([])),
-                _ => HttpResponse {
-                    status: 401,
-                    headers: vec![],
-                    body: b"expired".to_vec(),
-                },
-            }
-        });
-        let mut env = FixedEnv { now_ms: 0, next: 0 };
-        let policy = Policy {
-            retries: 0,
-            timeout_ms: 1000,
-        };
-        let mut tries = 0;
-        let mut build = |_: &mut dyn Env| Ok(request("http://api.example:8080/v1/x"));
-        // tok1 is refused: one new token, then success.
-        send(
-            &mut t, &mut env, policy, &mut tries, &mut auth, None, &mut build,
-        )
-        .unwrap();
-        assert_eq!(t.sent.len(), 4);
-        // Reused while valid.
-        send(
-            &mut t, &mut env, policy, &mut tries, &mut auth, None, &mut build,
-        )
-        .unwrap();
-        assert_eq!(t.sent.len(), 5);
-        // Fetched again when about to expire (100 s life, refreshed 10 s early).
-        env.now_ms = 90_000;
-        send(
-            &mut t, &mut env, policy, &mut tries, &mut auth, None, &mut build,
-        )
-        .unwrap();
-        assert_eq!(t.sent.len(), 7);
-        assert_eq!(t.sent[6].header("authorization"), Some("Bearer tok3"));
-    }
-
-    #[test]
-    fn a_second_401_is_an_auth_error() {
-        let mut auth = authenticator(
-            json!({"type": "oauth2", "token_url": "http://auth/token", "client_id": "i", "client_secret": "s"}),
-        );
-        let mut t = Responder::new(|req: &HttpRequest| {
-            if req.url.host_str() == Some("auth") {
-                ok(json!({"access_token": "t"}))
-            } else {
-                HttpResponse {
-                    status: 401,
-                    headers: vec![],
-                    body: b"no".to_vec(),
-                }
-            }
-        });
-        let mut env = FixedEnv { now_ms: 0, next: 0 };
-        let err = send(
-            &mut t,
-            &mut env,
-            Policy {
-                retries: 0,
-                timeout_ms: 1,
-            },
-            &mut 0,
-            &mut auth,
-            None,
-            &mut |_| Ok(request("http://api.example:8080/v1/x")),
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::Auth(m) if m.starts_with("the API refused a freshly fetched token (HTTP 401)")),
-            "{err}"
-        );
-        assert_eq!(t.sent.len(), 4);
     }
 }

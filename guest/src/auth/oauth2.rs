@@ -46,7 +46,8 @@ impl Client {
         )];
         match self.client_auth {
             ClientAuth::Header => {
-                let basic = STANDARD.encode(format!("{}:{}", self.client_id, self.client_secret));
+                let (id, secret) = form_encoded(&self.client_id, &self.client_secret);
+                let basic = STANDARD.encode(format!("{id}:{secret}"));
                 values.push((
                     Place::Headers,
                     "Authorization".into(),
@@ -137,7 +138,11 @@ impl Client {
                 .and_then(|p| jsonpath::get(&doc, &p).cloned())
         };
         let value = match at(&self.token_path) {
-            Some(Value::String(s)) if !s.is_empty() => s,
+            Some(Value::String(s)) if !s.is_empty() => {
+                // A token is a secret, whatever its key is called.
+                crate::grants::register(&s);
+                s
+            }
             _ => {
                 return Err(Error::Auth(format!(
                     "the token response of {} has no token at `{}` (source.auth.token_path): {}",
@@ -173,6 +178,14 @@ impl Client {
             format!("{} {}", self.token_prefix, token.value)
         }
     }
+}
+
+/// The client id and secret as `client_auth: header` sends them: each
+/// form-urlencoded before `base64(id:secret)` (RFC 6749 section 2.3.1), so
+/// a secret with `+ / = % & : ~ !` or a space reaches the server intact.
+pub fn form_encoded(client_id: &str, client_secret: &str) -> (String, String) {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    (enc(client_id), enc(client_secret))
 }
 
 /// A JSON document with the values of token- and secret-like keys masked,
@@ -279,8 +292,25 @@ mod tests {
             req.url.as_str(),
             "http://auth/token?grant_type=client_credentials"
         );
-        assert_eq!(req.header("authorization"), Some("Basic aWQ6c2UgY3JldA=="));
+        // RFC 6749 2.3.1: id and secret form-urlencoded first ("se cret" → "se+cret").
+        assert_eq!(req.header("authorization"), Some("Basic aWQ6c2UrY3JldA=="));
         assert_eq!(req.body, None);
+    }
+
+    #[test]
+    fn a_header_secret_with_reserved_characters_is_form_encoded_first() {
+        let req = client(with(
+            json!({"client_id": "my app", "client_secret": "a+/=%&:~! b"}),
+        ))
+        .token_request()
+        .unwrap();
+        let basic = req
+            .header("authorization")
+            .unwrap()
+            .strip_prefix("Basic ")
+            .unwrap();
+        let decoded = String::from_utf8(STANDARD.decode(basic).unwrap()).unwrap();
+        assert_eq!(decoded, "my+app:a%2B%2F%3D%25%26%3A%7E%21+b");
     }
 
     #[test]

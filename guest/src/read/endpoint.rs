@@ -1,12 +1,11 @@
 //! The endpoint (README "`read`": `method`, `path`, `params`, `headers`,
-//! `body`, `signature`): the data request as the config writes it, and the
-//! request values that the read's state sets on it — the traverse value,
+//! `body`): the data request as the config writes it, and the request
+//! values that the read's state sets on it — the traverse value,
 //! the incremental cursor, the loop value — with fresh generated values
 //! for each try.
 
-use crate::config::{BodyFormat, Location, Read, ReadMethod, Signature, Source, Values};
+use crate::config::{BodyFormat, Location, Read, ReadMethod, Source, Values};
 use crate::error::Error;
-use crate::exchange::Policy;
 use crate::request::{self, Env, HttpRequest, Resolved};
 use serde_json::Value;
 
@@ -18,8 +17,6 @@ pub struct Endpoint {
     headers: Values,
     body: Values,
     body_format: BodyFormat,
-    signature: Option<Signature>,
-    policy: Policy,
 }
 
 /// A request value set by the read's state: name, place, value.
@@ -35,20 +32,7 @@ impl Endpoint {
             headers: read.headers.clone(),
             body: read.body.clone(),
             body_format: read.body_format,
-            signature: read.signature.clone(),
-            policy: Policy {
-                retries: source.retries,
-                timeout_ms: source.timeout_ms,
-            },
         }
-    }
-
-    pub fn policy(&self) -> Policy {
-        self.policy
-    }
-
-    pub fn signature(&self) -> Option<&Signature> {
-        self.signature.as_ref()
     }
 
     /// The request with `set` over the configured values (later ones win),

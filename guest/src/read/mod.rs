@@ -26,11 +26,11 @@ pub mod selector;
 
 pub use checkpoint::Checkpoint;
 
-use crate::auth::{self, Authenticator, TokenExchange};
+use crate::auth::TokenExchange;
 use crate::config::Config;
 use crate::error::Error;
-use crate::exchange::{self, Transport};
-use crate::request::{self, Env, HttpRequest, HttpResponse};
+use crate::request::{Env, HttpRequest, HttpResponse};
+use crate::requester::{Requester, Transport};
 use crate::stop::Facts;
 use cursor::Cursor;
 use endpoint::{Endpoint, Set};
@@ -58,7 +58,7 @@ pub struct Reader {
     paginator: Paginator,
     router: Router,
     cursor: Cursor,
-    auth: Authenticator,
+    requester: Requester,
     /// Every request has been answered.
     done: bool,
     /// Logical requests made in this run, and the cap (`max_requests`).
@@ -77,13 +77,12 @@ impl Reader {
             // A finished pass: the next one starts over, from where the cursor says.
             saved = Checkpoint::default();
         }
-        let base = request::join_url(&config.source.url, "")?;
         let (router, then) = Router::open(read.paginate.as_ref(), &saved);
         let paginator = Paginator::open(then, &saved)?;
         let selector = Selector::new(&read, &paginator.response_paths(), cursor.follows());
         Ok(Reader {
             endpoint: Endpoint::new(&config.source, &read),
-            auth: Authenticator::new(&config.source.auth, &base),
+            requester: Requester::new(&config.source, read.signature.clone())?,
             selector,
             paginator,
             router,
@@ -100,7 +99,7 @@ impl Reader {
 
     /// The OAuth token exchange of this reader's last token request.
     pub fn token_exchange(&self) -> Option<&TokenExchange> {
-        self.auth.last_exchange.as_ref()
+        self.requester.auth.last_exchange.as_ref()
     }
 
     /// Checks the cap before a new logical request.
@@ -123,13 +122,11 @@ impl Reader {
     ) -> Result<(), Error> {
         let mut tries = 0;
         let router = &self.router;
-        let (req, resp) = exchange::send(
-            transport,
-            env,
-            self.endpoint.policy(),
-            &mut tries,
-            &mut |env| router.values_request(env),
-        )?;
+        let (req, resp) = self
+            .requester
+            .send_plain(transport, env, &mut tries, &mut |env| {
+                router.values_request(env)
+            })?;
         self.router.take_values(&req, &resp)
     }
 
@@ -150,15 +147,9 @@ impl Reader {
         }
         let next_url = self.paginator.next_url();
         let endpoint = &self.endpoint;
-        auth::send(
-            transport,
-            env,
-            endpoint.policy(),
-            tries,
-            &mut self.auth,
-            endpoint.signature(),
-            &mut |env| endpoint.request(&set, next_url, env),
-        )
+        self.requester.send(transport, env, tries, &mut |env| {
+            endpoint.request(&set, next_url, env)
+        })
     }
 
     /// Turns a successful response into a batch and moves the read on.
@@ -295,7 +286,7 @@ pub fn next_batch(
         // A body that is not JSON or a repeated page may be a passing
         // fault (a proxy's error page, a cache): ask again while the
         // retries last.
-        let retries = reader.endpoint.policy().retries;
+        let retries = reader.requester.policy().retries;
         let mut tries = 0;
         let mut attempt = 0;
         loop {

@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::config;
-use crate::exchange::testing::Script;
 use crate::request::testing::FixedEnv;
+use crate::requester::testing::Script;
 use serde_json::Value;
 
 fn reader(config_json: &str) -> Reader {
@@ -155,7 +155,7 @@ fn a_body_that_is_not_json_is_a_clear_error() {
 
 mod pagination {
     use super::*;
-    use crate::exchange::testing::{Responder, ok};
+    use crate::requester::testing::{Responder, ok};
     use serde_json::json;
 
     fn param(req: &HttpRequest, name: &str) -> Option<String> {
@@ -425,11 +425,11 @@ fn incremental_reads_ask_from_the_greatest_value_seen_and_skip_what_was_seen() {
             .take(2)
             .map(|i| serde_json::json!({"id": i}))
             .collect();
-        crate::exchange::testing::ok(serde_json::json!({"items": items}))
+        crate::requester::testing::ok(serde_json::json!({"items": items}))
     };
     let ids = pagination::ids;
     let mut r = reader(config);
-    let mut t = crate::exchange::testing::Responder::new(serve);
+    let mut t = crate::requester::testing::Responder::new(serve);
     let first = read_all(&mut r, &mut t).unwrap();
     assert_eq!(ids(&first), vec![1, 2, 3, 4, 5]);
     let state = first.last().unwrap().checkpoint.clone();
@@ -437,7 +437,7 @@ fn incremental_reads_ask_from_the_greatest_value_seen_and_skip_what_was_seen() {
     drop(t);
     store.borrow_mut().extend([6, 7, 8]);
     let mut again = Reader::open(config::load(config, None).unwrap(), Some(&state)).unwrap();
-    let mut t = crate::exchange::testing::Responder::new(serve);
+    let mut t = crate::requester::testing::Responder::new(serve);
     let second = read_all(&mut again, &mut t).unwrap();
     // The API's `>=` gives 5 again; it is skipped.
     assert_eq!(ids(&second), vec![6, 7, 8]);

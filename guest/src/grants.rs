@@ -1,0 +1,105 @@
+//! What the operator granted this instance (the WIT `admin.grants`), and
+//! the one masker of the component.
+//!
+//! A component instance runs one connector, so these are per instance
+//! (per thread in native tests). The masker holds the host's secret values
+//! plus what the component learns at run time: auth credentials of the
+//! config, the base64 of `Basic` credentials, OAuth access tokens. Every
+//! text the component hands out — errors, warnings, `check` output, a
+//! panic message — goes through [`mask`]; server text embedded in a
+//! message goes through [`excerpt`] (masked first, then escaped and cut,
+//! so half a secret can never show).
+
+use apiconn_mask::Masker;
+use std::cell::RefCell;
+use std::time::Duration;
+
+#[derive(Default)]
+struct Grants {
+    masker: Masker,
+    /// From the host: values that make a configured value a credential.
+    host_secrets: Masker,
+    max_timeout: Option<Duration>,
+}
+
+thread_local! {
+    static GRANTS: RefCell<Grants> = RefCell::new(Grants::default());
+}
+
+/// Replaces the grants (the host's `configure` call).
+pub fn configure(secrets: &[String], max_timeout_ms: u32) {
+    GRANTS.with(|g| {
+        let mut g = g.borrow_mut();
+        let mut host = Masker::new();
+        for s in secrets {
+            host.add(s);
+        }
+        g.masker = host.clone();
+        g.host_secrets = host;
+        g.max_timeout = (max_timeout_ms > 0).then(|| Duration::from_millis(max_timeout_ms.into()));
+    });
+}
+
+/// Registers a secret learned at run time (a token, a password).
+pub fn register(secret: &str) {
+    GRANTS.with(|g| g.borrow_mut().masker.add(secret));
+}
+
+/// Registers HTTP Basic credentials and their base64 form.
+pub fn register_basic(user: &str, password: &str) {
+    GRANTS.with(|g| g.borrow_mut().masker.add_basic(user, password));
+}
+
+/// `text` with every known secret masked.
+pub fn mask(text: &str) -> String {
+    GRANTS.with(|g| g.borrow().masker.mask(text))
+}
+
+/// Whether a configured value is a credential: it holds a value the host
+/// resolved from a secret reference, or a secret the component learned.
+pub fn is_credential(value: &str) -> bool {
+    GRANTS.with(|g| {
+        let g = g.borrow();
+        g.host_secrets.holds_secret(value) || g.masker.holds_secret(value)
+    })
+}
+
+/// The operator's ceiling on one request with its retries and waits.
+pub fn max_timeout() -> Option<Duration> {
+    GRANTS.with(|g| g.borrow().max_timeout)
+}
+
+/// Server text for a message: secrets masked, control characters escaped,
+/// then at most `max` characters, marked when cut.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let text = apiconn_mask::printable(&mask(text));
+    match text.char_indices().nth(max) {
+        None => text,
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_before_an_excerpt_is_cut() {
+        configure(&["0123456789abcdefghij".into()], 0);
+        let body = format!("{}0123456789abcdefghij tail", "x".repeat(30));
+        let cut = excerpt(&body, 40);
+        assert!(!cut.contains("0123456789"), "{cut}");
+        assert!(cut.starts_with(&format!("{}***", "x".repeat(30))), "{cut}");
+        assert_eq!(excerpt("a\u{1b}[2Jb\rc", 100), "a\\u001b[2Jb\\rc");
+        register("tok3n");
+        assert_eq!(mask("Bearer tok3n"), "Bearer ***");
+        assert!(is_credential("x-0123456789abcdefghij") && is_credential("tok3n"));
+        assert!(!is_credential("plain"));
+        configure(&[], 0);
+        assert_eq!(
+            mask("Bearer tok3n"),
+            "Bearer tok3n",
+            "configure replaces all"
+        );
+    }
+}
