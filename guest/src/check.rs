@@ -28,11 +28,10 @@ pub fn check(
         "url": config.source.url,
     });
     let mut reader = Reader::open(config, None)?;
-    let (core, requester) = reader.parts();
-    core.count_request()?;
+    reader.count_request()?;
     let mut tries = 0;
-    let result = core.send(requester, transport, env, &mut tries);
-    let token = requester.auth.last_exchange.as_ref().map(
+    let result = reader.send(transport, env, &mut tries);
+    let token = reader.token_exchange().map(
         |t| json!({"request": t.request, "response": {"status": t.status, "body": t.response}}),
     );
     let (req, resp) = match result {
@@ -57,7 +56,7 @@ pub fn check(
             (n.clone(), Value::String(shown))
         })
         .collect();
-    let batch = core.handle_response(&req, &resp, tries)?;
+    let batch = reader.handle_response(&req, &resp, tries)?;
     let first: Option<Value> = batch
         .records
         .split(|b| *b == b'\n')

@@ -15,8 +15,6 @@ pub mod fields;
 pub mod flatten;
 pub mod grants;
 pub mod jsonpath;
-pub mod page;
-pub mod paginate;
 pub mod read;
 pub mod request;
 pub mod requester;

@@ -1,5 +1,5 @@
-//! Stop conditions (SPEC 1.6): `LEFT OP RIGHT`, evaluated after a page's
-//! records are emitted.
+//! Stop conditions (README "Pagination"): `LEFT OP RIGHT`, evaluated
+//! after a page's records are emitted.
 //!
 //! Operands: `response.<json path>`, `request.<param name>`, `requests`,
 //! `records`, or a JSON literal. Both sides numbers (or numeric strings):

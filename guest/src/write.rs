@@ -1,5 +1,5 @@
-//! The API output component (SPEC 1.7): check records, batch them, send
-//! them, and account for every one.
+//! The API output component (README "`write`"): check records, batch
+//! them, send them, and account for every one.
 
 use crate::config::{Config, Source, Write, WriteMethod, WriteMode};
 use crate::error::{Error, truncate};
@@ -150,8 +150,7 @@ impl Core {
         let Some(write) = config.write else {
             return Err(Error::config("write", "the config has no `write` block"));
         };
-        let write_path =
-            jsonpath::parse(&write.write_path).map_err(|e| Error::config("write.write_path", e))?;
+        let write_path = write.write_path.get().clone();
         Ok(Core {
             source: config.source,
             write,

@@ -1,31 +1,22 @@
-//! The loop modes of `read.paginate` (SPEC 1.5) as plain data: where a loop
-//! starts, what value its next request carries, and where it goes after a
-//! page — or that it ends.
+//! The paginator (`read.paginate`, README "Pagination"): the loop that one
+//! partition's requests follow — page numbers, offsets, cursors read from
+//! the response, next links — with its stop conditions and its safety
+//! rails (a cursor or next URL seen twice, a page identical to the one
+//! before). It says what value the next request carries, and after each
+//! page where the loop goes, or that it ends.
 
-use crate::config::{Location, Paginate, Scalar, ValuesFrom};
+use crate::config::{Location, NextLink, Paginate, Scalar};
 use crate::error::Error;
 use crate::jsonpath::{self, Path};
-use crate::stop::{Condition, Facts};
-use serde::{Deserialize, Serialize};
+use crate::read::checkpoint::{Checkpoint, Position};
+use crate::request::HttpRequest;
+use crate::stop::{Condition, Facts, Operand};
 use serde_json::Value;
+use std::collections::HashSet;
 
-/// Where a loop stands: the value its next request carries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Position {
-    /// The first request, with no loop value (single request, cursor
-    /// without `start`, link).
-    Start,
-    /// A page number or an offset.
-    Number(i64),
-    Cursor(Value),
-    /// A next URL, used as it is.
-    Url(String),
-}
-
-/// The inner loop: what is repeated for each traverse value (or once).
+/// How a loop moves from one request to the next.
 #[derive(Debug, Clone)]
-pub enum Inner {
+enum Mode {
     Single,
     Number {
         param: String,
@@ -46,111 +37,91 @@ pub enum Inner {
     },
 }
 
+/// A loop of `read.paginate` (or of its `then`), compiled.
 #[derive(Debug, Clone)]
-pub enum Values {
-    Given(Vec<Value>),
-    From(ValuesFrom, Path),
+pub struct Loop {
+    mode: Mode,
+    stop: Vec<Condition>,
 }
 
-#[derive(Debug, Clone)]
-pub struct Traverse {
-    pub param: String,
-    pub location: Location,
-    pub values: Values,
-}
-
-/// A whole `read.paginate`, compiled.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub traverse: Option<Traverse>,
-    pub inner: Inner,
-    pub stop: Vec<Condition>,
-}
-
-fn conditions(stop: &[String], path: &str) -> Result<Vec<Condition>, Error> {
-    stop.iter()
-        .enumerate()
-        .map(|(i, s)| {
-            Condition::parse(s).map_err(|e| Error::config(format!("{path}.stop[{i}]"), e))
-        })
-        .collect()
-}
-
-fn path(text: &str, at: &str) -> Result<Path, Error> {
-    jsonpath::parse(text).map_err(|e| Error::config(at, e))
-}
-
-fn inner(p: &Paginate, at: &str) -> Result<(Inner, Vec<Condition>), Error> {
-    Ok(match p {
-        Paginate::Page {
-            param,
-            location,
-            start,
-            step,
-            stop,
-        }
-        | Paginate::Offset {
-            param,
-            location,
-            start,
-            step,
-            stop,
-        } => (
-            Inner::Number {
-                param: param.clone(),
-                location: *location,
-                start: *start,
-                step: *step,
-                end_on_empty: stop.is_empty(),
-            },
-            conditions(stop, at)?,
-        ),
-        Paginate::Cursor {
-            param,
-            location,
-            from,
-            start,
-            stop,
-        } => (
-            Inner::Cursor {
-                param: param.clone(),
-                location: *location,
-                from: path(from, &format!("{at}.from"))?,
-                start: start.as_ref().map(|s: &Scalar| s.0.clone()),
-            },
-            conditions(stop, at)?,
-        ),
-        Paginate::Link { from, stop } => (
-            Inner::Link {
-                from: if from == "header" {
-                    None
-                } else {
-                    Some(path(from, &format!("{at}.from"))?)
+impl Loop {
+    /// The loop of `paginate`; none: one request.
+    pub fn new(paginate: Option<&Paginate>) -> Result<Loop, Error> {
+        let (mode, stop) = match paginate {
+            None => (Mode::Single, &[][..]),
+            Some(
+                Paginate::Page {
+                    param,
+                    location,
+                    start,
+                    step,
+                    stop,
+                }
+                | Paginate::Offset {
+                    param,
+                    location,
+                    start,
+                    step,
+                    stop,
                 },
-            },
-            conditions(stop, at)?,
-        ),
-        Paginate::Traverse { .. } => {
-            return Err(Error::config(
-                format!("{at}.type"),
-                "a traverse cannot run another traverse",
-            ));
-        }
-    })
-}
+            ) => (
+                Mode::Number {
+                    param: param.clone(),
+                    location: *location,
+                    start: *start,
+                    step: *step,
+                    end_on_empty: stop.is_empty(),
+                },
+                &stop[..],
+            ),
+            Some(Paginate::Cursor {
+                param,
+                location,
+                from,
+                start,
+                stop,
+            }) => (
+                Mode::Cursor {
+                    param: param.clone(),
+                    location: *location,
+                    from: from.get().clone(),
+                    start: start.as_ref().map(|s: &Scalar| s.0.clone()),
+                },
+                &stop[..],
+            ),
+            Some(Paginate::Link { from, stop }) => (
+                Mode::Link {
+                    from: match from.get() {
+                        NextLink::Header => None,
+                        NextLink::At(path) => Some(path.clone()),
+                    },
+                },
+                &stop[..],
+            ),
+            // The router takes the traverse; the config checks refuse one in `then`.
+            Some(Paginate::Traverse { .. }) => {
+                return Err(Error::Internal(
+                    "read.paginate.then: a traverse inside a loop".into(),
+                ));
+            }
+        };
+        Ok(Loop {
+            mode,
+            stop: stop.iter().map(|s| s.get().clone()).collect(),
+        })
+    }
 
-impl Plan {
-    /// Every path into a response that the plan reads: the cursor's or next
+    /// Every path into a response that the loop reads: the cursor's or next
     /// link's `from`, and the stop conditions' `response.<path>`.
     pub fn response_paths(&self) -> Vec<&Path> {
         let mut paths = vec![];
-        match &self.inner {
-            Inner::Cursor { from, .. } | Inner::Link { from: Some(from) } => paths.push(from),
+        match &self.mode {
+            Mode::Cursor { from, .. } | Mode::Link { from: Some(from) } => paths.push(from),
             _ => {}
         }
         for c in &self.stop {
             for operand in [&c.left, &c.right] {
-                if let crate::stop::Operand::Response(p) = operand {
+                if let Operand::Response(p) = operand {
                     paths.push(p);
                 }
             }
@@ -158,79 +129,26 @@ impl Plan {
         paths
     }
 
-    pub fn new(paginate: Option<&Paginate>) -> Result<Plan, Error> {
-        let at = "read.paginate";
-        match paginate {
-            None => Ok(Plan {
-                traverse: None,
-                inner: Inner::Single,
-                stop: vec![],
-            }),
-            Some(Paginate::Traverse {
-                param,
-                location,
-                values,
-                values_from,
-                then,
-            }) => {
-                let values = match (values, values_from) {
-                    (Some(v), None) => Values::Given(v.iter().map(|s| s.0.clone()).collect()),
-                    (None, Some(from)) => {
-                        let extract = path(&from.extract, &format!("{at}.values_from.extract"))?;
-                        Values::From(from.clone(), extract)
-                    }
-                    _ => {
-                        return Err(Error::config(
-                            at,
-                            "a traverse needs `values` or `values_from`",
-                        ));
-                    }
-                };
-                let (inner, stop) = match then {
-                    None => (Inner::Single, vec![]),
-                    Some(then) => inner(then, &format!("{at}.then"))?,
-                };
-                Ok(Plan {
-                    traverse: Some(Traverse {
-                        param: param.clone(),
-                        location: *location,
-                        values,
-                    }),
-                    inner,
-                    stop,
-                })
-            }
-            Some(p) => {
-                let (inner, stop) = inner(p, at)?;
-                Ok(Plan {
-                    traverse: None,
-                    inner,
-                    stop,
-                })
-            }
-        }
-    }
-
     pub fn first(&self) -> Position {
-        match &self.inner {
-            Inner::Single | Inner::Link { .. } => Position::Start,
-            Inner::Number { start, .. } => Position::Number(*start),
-            Inner::Cursor { start: Some(v), .. } => Position::Cursor(v.clone()),
-            Inner::Cursor { start: None, .. } => Position::Start,
+        match &self.mode {
+            Mode::Single | Mode::Link { .. } => Position::Start,
+            Mode::Number { start, .. } => Position::Number(*start),
+            Mode::Cursor { start: Some(v), .. } => Position::Cursor(v.clone()),
+            Mode::Cursor { start: None, .. } => Position::Start,
         }
     }
 
     /// The loop value a request at `pos` carries: name, place, value.
     pub fn loop_value(&self, pos: &Position) -> Option<(&str, Location, Value)> {
-        match (&self.inner, pos) {
+        match (&self.mode, pos) {
             (
-                Inner::Number {
+                Mode::Number {
                     param, location, ..
                 },
                 Position::Number(n),
             ) => Some((param, *location, Value::from(*n))),
             (
-                Inner::Cursor {
+                Mode::Cursor {
                     param, location, ..
                 },
                 Position::Cursor(c),
@@ -244,9 +162,9 @@ impl Plan {
         if self.stop.iter().any(|c| c.holds(&page.facts)) {
             return Ok(None);
         }
-        Ok(match &self.inner {
-            Inner::Single => None,
-            Inner::Number {
+        Ok(match &self.mode {
+            Mode::Single => None,
+            Mode::Number {
                 step, end_on_empty, ..
             } => {
                 if *end_on_empty && page.facts.records == 0 {
@@ -258,12 +176,12 @@ impl Plan {
                     Some(Position::Number(n + step))
                 }
             }
-            Inner::Cursor { from, .. } => match jsonpath::get(page.facts.response, from) {
+            Mode::Cursor { from, .. } => match jsonpath::get(page.facts.response, from) {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) if s.is_empty() => None,
                 Some(v) => Some(Position::Cursor(v.clone())),
             },
-            Inner::Link { from } => {
+            Mode::Link { from } => {
                 let next = match from {
                     None => page.link_header.and_then(next_link),
                     Some(p) => match jsonpath::get(page.facts.response, p) {
@@ -285,11 +203,149 @@ impl Plan {
     }
 }
 
+/// A partition's loop as it runs: the compiled [`Loop`], where it stands,
+/// and its safety rails.
+pub struct Paginator {
+    plan: Loop,
+    /// Absent: at the loop's start.
+    position: Option<Position>,
+    /// Requests made so far in this loop (the `requests` of stop conditions).
+    requests: u64,
+    /// Cursors and next URLs seen in this loop.
+    seen: HashSet<String>,
+    /// The last non-empty page's body (its buffer is reused): comparing
+    /// bytes is exact, and cheaper than hashing every page.
+    last_page: Option<Vec<u8>>,
+}
+
+impl Paginator {
+    /// The loop of `paginate` where `saved` stands.
+    pub fn open(paginate: Option<&Paginate>, saved: &Checkpoint) -> Result<Paginator, Error> {
+        Ok(Paginator {
+            plan: Loop::new(paginate)?,
+            position: saved.position.clone(),
+            requests: saved.loop_requests,
+            seen: HashSet::new(),
+            last_page: None,
+        })
+    }
+
+    pub fn response_paths(&self) -> Vec<&Path> {
+        self.plan.response_paths()
+    }
+
+    fn position(&self) -> Position {
+        self.position.clone().unwrap_or_else(|| self.plan.first())
+    }
+
+    /// The loop value the next request carries: name, place, value.
+    pub fn request_value(&self) -> Option<(&str, Location, Value)> {
+        self.plan.loop_value(&self.position())
+    }
+
+    /// The next URL the next request goes to, used as it is.
+    pub fn next_url(&self) -> Option<&str> {
+        match &self.position {
+            Some(Position::Url(u)) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// `body`, with records, is the page before again.
+    pub fn same_page(&self, body: &[u8]) -> bool {
+        self.last_page.as_deref() == Some(body)
+    }
+
+    /// Counts a page answered with `records` records; the loop's request count.
+    pub fn answered(&mut self, body: &[u8], records: u64) -> u64 {
+        self.requests += 1;
+        if records > 0 {
+            let last = self.last_page.get_or_insert_default();
+            last.clear();
+            last.extend_from_slice(body);
+        } else {
+            self.last_page = None;
+        }
+        self.requests
+    }
+
+    /// Moves the loop on after a page: whether it goes on. A cursor or next
+    /// URL that comes back a second time is an error; an ended loop starts
+    /// over, for the next partition.
+    pub fn advance(&mut self, page: &Page) -> Result<bool, Error> {
+        let Some(next) = self.plan.advance(&self.position(), page)? else {
+            self.position = None;
+            self.requests = 0;
+            self.seen.clear();
+            self.last_page = None;
+            return Ok(false);
+        };
+        let key = match &next {
+            Position::Cursor(c) => Some(format!("cursor {c}")),
+            Position::Url(u) => Some(format!("next URL {u}")),
+            _ => None,
+        };
+        if let Some(key) = key
+            && !self.seen.insert(key.clone())
+        {
+            return Err(Error::Response(format!(
+                "the API gave the {key} a second time: stopping instead of looping"
+            )));
+        }
+        self.position = Some(next);
+        Ok(true)
+    }
+
+    /// This loop's piece of the checkpoint.
+    pub fn save(&self, checkpoint: &mut Checkpoint) {
+        checkpoint.position.clone_from(&self.position);
+        checkpoint.loop_requests = self.requests;
+    }
+}
+
 /// What the loop learns from one page.
 pub struct Page<'a> {
     pub facts: Facts<'a>,
     pub url: &'a url::Url,
     pub link_header: Option<&'a str>,
+}
+
+/// The request values just sent, for `request.<param>`: read back from
+/// the request itself, so generated values are the ones on the wire.
+pub struct Sent {
+    params: Vec<(String, Value)>,
+    body: Option<Value>,
+}
+
+impl Sent {
+    pub fn of(req: &HttpRequest) -> Sent {
+        Sent {
+            params: req
+                .url
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect(),
+            body: req
+                .body
+                .as_deref()
+                .and_then(|b| serde_json::from_slice(b).ok()),
+        }
+    }
+
+    /// The value at `name` as a path into a JSON body, or the query
+    /// parameter `name`.
+    pub fn get(&self, name: &str) -> Option<Value> {
+        if let Some(b) = &self.body
+            && let Ok(p) = jsonpath::parse(name)
+            && let Some(v) = jsonpath::get(b, &p)
+        {
+            return Some(v.clone());
+        }
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
 }
 
 /// The `rel="next"` target of an RFC 8288 `Link` header value.
@@ -360,8 +416,8 @@ mod tests {
         );
     }
 
-    fn plan(p: Value) -> Plan {
-        Plan::new(Some(&serde_json::from_value(p).unwrap())).unwrap()
+    fn plan(p: Value) -> Loop {
+        Loop::new(Some(&serde_json::from_value(p).unwrap())).unwrap()
     }
 
     fn page<'a>(
@@ -479,7 +535,7 @@ mod properties {
         /// once and stop at the first empty page.
         #[test]
         fn offsets_cover_every_record_once(total in 0u64..5000, step in 1i64..700, start in 0i64..3) {
-            let plan = Plan::new(Some(&serde_json::from_value(json!({"type": "offset", "param": "o", "step": step, "start": start})).unwrap())).unwrap();
+            let plan = Loop::new(Some(&serde_json::from_value(json!({"type": "offset", "param": "o", "step": step, "start": start})).unwrap())).unwrap();
             let url = url::Url::parse("http://h/").unwrap();
             let empty = json!([]);
             let mut pos = plan.first();
@@ -504,7 +560,7 @@ mod properties {
         /// Page numbers count from `start` by `step`.
         #[test]
         fn page_numbers_are_start_plus_n_steps(start in -5i64..5, step in 1i64..4, n in 0usize..50) {
-            let plan = Plan::new(Some(&serde_json::from_value(json!({"type": "page", "param": "p", "start": start, "step": step})).unwrap())).unwrap();
+            let plan = Loop::new(Some(&serde_json::from_value(json!({"type": "page", "param": "p", "start": start, "step": step})).unwrap())).unwrap();
             let url = url::Url::parse("http://h/").unwrap();
             let empty = json!([]);
             let mut pos = plan.first();

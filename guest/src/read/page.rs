@@ -10,8 +10,10 @@
 //! [`FlatOut`]: crate::flatten::FlatOut
 
 use crate::config::ArrayPolicy;
+use crate::error::{Error, truncate};
 use crate::flatten::FlatOut;
 use crate::jsonpath::Segment;
+use crate::request::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -190,6 +192,21 @@ impl<'de> Visitor<'de> for At<'_, '_, '_> {
 /// Whether `a` is `b` or a path into it, or the other way round.
 pub fn overlaps(a: &[Segment], b: &[Segment]) -> bool {
     a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// The body of a response, as JSON.
+pub fn parse_json(req: &HttpRequest, resp: &HttpResponse) -> Result<Value, Error> {
+    serde_json::from_slice(&resp.body).map_err(|e| not_json(req, resp, e))
+}
+
+/// The error for a response whose body is not JSON.
+pub fn not_json(req: &HttpRequest, resp: &HttpResponse, e: serde_json::Error) -> Error {
+    Error::Response(format!(
+        "{} answered {} with a body that is not JSON ({e}): {}",
+        req.describe(),
+        resp.status,
+        truncate(&String::from_utf8_lossy(&resp.body), 200)
+    ))
 }
 
 #[cfg(test)]
