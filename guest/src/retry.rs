@@ -1,4 +1,5 @@
-//! When to try a request again, and how long to wait first (SPEC 1.1 `retries`).
+//! When to try a request again, and how long to wait first (README
+//! "`source`": `retries`; "Reliability").
 //!
 //! Retried: transport errors and timeouts, 429 and 5xx. Never retried: any
 //! other status. Backoff is exponential with jitter; `Retry-After` (seconds

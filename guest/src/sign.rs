@@ -1,4 +1,4 @@
-//! Digests and custom request signatures (SPEC section 3).
+//! Digests and custom request signatures (README "Custom signatures").
 //!
 //! String to sign = prefix + items joined by `separator` + suffix; an item
 //! is `name` + `pair_separator` + `value` (mode `name_value`) or `value`

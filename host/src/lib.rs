@@ -11,6 +11,7 @@ pub mod logs;
 pub mod read;
 pub mod run;
 pub mod runtime;
+pub mod schema_doc;
 pub mod secrets;
 pub mod state;
 pub mod write;

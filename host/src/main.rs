@@ -118,7 +118,11 @@ enum Command {
         config: PathBuf,
     },
     /// Print the JSON Schema of the config.
-    Schema,
+    Schema {
+        /// Print it as the Markdown config reference instead (docs/config.md).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Start the bundled demo API and read it with examples/demo.json.
     Demo,
 }
@@ -183,9 +187,12 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let rt = Runtime::new()?;
     let outcome = match command {
-        Command::Schema => {
+        Command::Schema { markdown } => {
             let schema = run::schema(&rt).await?;
-            println!("{schema}");
+            match markdown {
+                true => print!("{}", apiconn::schema_doc::render(&schema)?),
+                false => println!("{schema}"),
+            }
             Ok(())
         }
         Command::Validate { config } => match prepare(&config, &opts) {

@@ -1,4 +1,5 @@
-//! Alibaba Cloud API Gateway digest signature (SPEC section 4).
+//! Alibaba Cloud API Gateway digest signature (README "Authentication",
+//! AppKey).
 
 use crate::config::AppkeyMethod;
 use crate::request::{self, Env, HttpRequest};

@@ -1,4 +1,5 @@
-//! Authentication (SPEC 1.2): what a request to the data source carries.
+//! Authentication (README "Authentication"): what a request to the data
+//! source carries.
 //!
 //! Credentials go only to the origin of `source.url` (and the token request
 //! only to the token URL): a next-page URL or a redirect to another origin

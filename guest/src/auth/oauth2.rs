@@ -1,5 +1,5 @@
-//! OAuth 2.0 client credentials (SPEC 1.2): the token request, reading the
-//! token response, and when to fetch again.
+//! OAuth 2.0 client credentials (README "Authentication"): the token
+//! request, reading the token response, and when to fetch again.
 
 use crate::config::{ClientAuth, Extra, Place, ReadMethod};
 use crate::error::{Error, truncate};
