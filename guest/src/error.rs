@@ -1,6 +1,7 @@
 //! The component's errors: one closed set, mirrored one-to-one by the WIT
 //! `error` variant so a host can tell what to retry and what to report.
 
+use apiconn_text::words::{self, ErrorKind};
 use std::fmt;
 
 /// One mistake in a config, at a JSON path such as `read.paginate.step`.
@@ -21,11 +22,7 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
+        words::write_problem(f, &self.path, &self.message)
     }
 }
 
@@ -50,23 +47,18 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Config(problems) => {
-                write!(f, "invalid config:")?;
-                for p in problems {
-                    write!(f, "\n  {p}")?;
-                }
-                Ok(())
-            }
-            Error::Auth(m) => write!(f, "authentication failed: {m}"),
-            Error::HttpStatus { code, message } => write!(f, "HTTP {code}: {message}"),
-            Error::Transport(m) => write!(f, "request failed: {m}"),
-            Error::Limit(m) => write!(f, "limit reached: {m}"),
-            Error::Response(m) => write!(f, "unusable response: {m}"),
-            Error::NonCompliantRecord(m) => write!(f, "non-compliant record: {m}"),
-            Error::DirtyRecords(m) => write!(f, "dirty records: {m}"),
-            Error::Internal(m) => write!(f, "internal error: {m}"),
-        }
+        let (kind, message) = match self {
+            Error::Config(problems) => return words::write_invalid_config(f, problems),
+            Error::Auth(m) => (ErrorKind::Auth, m),
+            Error::HttpStatus { code, message } => (ErrorKind::HttpStatus(*code), message),
+            Error::Transport(m) => (ErrorKind::Transport, m),
+            Error::Limit(m) => (ErrorKind::Limit, m),
+            Error::Response(m) => (ErrorKind::Response, m),
+            Error::NonCompliantRecord(m) => (ErrorKind::NonCompliantRecord, m),
+            Error::DirtyRecords(m) => (ErrorKind::DirtyRecords, m),
+            Error::Internal(m) => (ErrorKind::Internal, m),
+        };
+        kind.write(f, message)
     }
 }
 

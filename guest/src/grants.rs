@@ -10,7 +10,7 @@
 //! message goes through [`excerpt`] (masked first, then escaped and cut,
 //! so half a secret can never show).
 
-use apiconn_mask::Masker;
+use apiconn_text::Masker;
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -72,7 +72,7 @@ pub fn max_timeout() -> Option<Duration> {
 /// Server text for a message: secrets masked, control characters escaped,
 /// then at most `max` characters, marked when cut.
 pub fn excerpt(text: &str, max: usize) -> String {
-    let text = apiconn_mask::printable(&mask(text));
+    let text = apiconn_text::printable(&mask(text));
     match text.char_indices().nth(max) {
         None => text,
         Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),

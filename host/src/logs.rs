@@ -3,7 +3,7 @@
 //! are replaced by `***`, and control characters are escaped, in log lines
 //! at every level, in errors, and in what the component writes to stderr.
 
-use apiconn_mask::{Masker, printable_lines};
+use apiconn_text::{Masker, printable_lines};
 use std::io::Write;
 use std::sync::RwLock;
 

@@ -33,13 +33,7 @@ pub enum Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Config(problems) => {
-                write!(f, "invalid config:")?;
-                for p in problems {
-                    write!(f, "\n  {p}")?;
-                }
-                Ok(())
-            }
+            Failure::Config(problems) => apiconn_text::words::write_invalid_config(f, problems),
             Failure::Run(m) => f.write_str(m),
         }
     }

@@ -6,6 +6,7 @@ use crate::bindings::{
 };
 use crate::egress::Egress;
 use anyhow::{Context as _, Result};
+use apiconn_text::words::{self, ErrorKind};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,7 +69,8 @@ impl std::fmt::Display for CpuLimitExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "limit reached: the connector computed for more than {} ms in one call (raise it with --max-cpu-ms)",
+            "{}: the connector computed for more than {} ms in one call (raise it with --max-cpu-ms)",
+            ErrorKind::Limit,
             self.0.as_millis()
         )
     }
@@ -263,12 +265,13 @@ impl std::fmt::Display for RunError {
                 let text = format!("{e:#}");
                 let cause = e.root_cause().to_string();
                 if text.contains("forcing trap when growing memory") {
-                    write!(
+                    ErrorKind::Limit.write(
                         f,
-                        "limit reached: the connector needed more memory than --max-memory allows"
+                        "the connector needed more memory than --max-memory allows",
                     )
                 } else {
-                    write!(f, "internal error in {e}: the connector stopped ({cause})")
+                    let internal = ErrorKind::Internal;
+                    write!(f, "{internal} in {e}: the connector stopped ({cause})")
                 }
             }
         }
@@ -285,32 +288,24 @@ impl From<wasmtime::Error> for RunError {
 
 /// The component's error as a sentence.
 pub fn describe(e: &GuestError) -> String {
-    match e {
+    let (kind, message) = match e {
         GuestError::Config(problems) => {
-            let mut s = String::from("invalid config:");
-            for p in problems {
-                s.push_str("\n  ");
-                s.push_str(&problem_line(p));
-            }
-            s
+            return words::invalid_config(problems.iter().map(problem_line));
         }
-        GuestError::Auth(m) => format!("authentication failed: {m}"),
-        GuestError::HttpStatus(h) => format!("HTTP {}: {}", h.code, h.message),
-        GuestError::Transport(m) => format!("request failed: {m}"),
-        GuestError::Limit(m) => format!("limit reached: {m}"),
-        GuestError::Response(m) => format!("unusable response: {m}"),
-        GuestError::NonCompliantRecord(m) => format!("non-compliant record: {m}"),
-        GuestError::DirtyRecords(m) => format!("dirty records: {m}"),
-        GuestError::Internal(m) => format!("internal error: {m}"),
-    }
+        GuestError::Auth(m) => (ErrorKind::Auth, m),
+        GuestError::HttpStatus(h) => (ErrorKind::HttpStatus(h.code), &h.message),
+        GuestError::Transport(m) => (ErrorKind::Transport, m),
+        GuestError::Limit(m) => (ErrorKind::Limit, m),
+        GuestError::Response(m) => (ErrorKind::Response, m),
+        GuestError::NonCompliantRecord(m) => (ErrorKind::NonCompliantRecord, m),
+        GuestError::DirtyRecords(m) => (ErrorKind::DirtyRecords, m),
+        GuestError::Internal(m) => (ErrorKind::Internal, m),
+    };
+    kind.sentence(message)
 }
 
 pub fn problem_line(p: &Problem) -> String {
-    if p.path.is_empty() {
-        p.message.clone()
-    } else {
-        format!("{}: {}", p.path, p.message)
-    }
+    words::problem(&p.path, &p.message)
 }
 
 /// The store, with a new CPU budget for a new call.

@@ -21,7 +21,7 @@ pub struct SecretPolicy {
 
 /// Replaces secret values with `***`, in every encoding, in text meant
 /// for people.
-pub use apiconn_mask::Masker;
+pub use apiconn_text::Masker;
 
 /// Resolves every reference in the string values of `config`; each error
 /// names the reference and where it is.

@@ -4,9 +4,9 @@
 //! origin the config names, and echoes secrets back in every encoding.
 //! Two ports of 127.0.0.1 are two origins.
 
-use apiconn_mask::Masker;
 use apiconn_tests::api::{Reply, Seen, TestApi};
 use apiconn_tests::bin::{Run, config_file, run_with_env};
+use apiconn_text::Masker;
 use serde_json::{Value, json};
 
 const SECRET: &str = "s3cr3t+/=&:~! 0123456789-abcdefghij";

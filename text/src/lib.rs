@@ -1,0 +1,8 @@
+//! Text meant for people, shared by the component and the host so the two
+//! cannot drift: [`mask`] hides secrets and escapes control characters,
+//! [`words`] holds the wording of errors.
+
+pub mod mask;
+pub mod words;
+
+pub use mask::{MASK, Masker, printable, printable_lines};
