@@ -15,7 +15,7 @@ fn read(config: Value, extra: &[&str]) -> Run {
 }
 
 fn source(api: &TestApi) -> Value {
-    json!({"name": "t", "url": format!("http://127.0.0.1:{}", api.addr.port()), "retries": 3})
+    json!({"name": "t", "url": format!("http://127.0.0.1:{}", api.addr.port()), "retries": 3, "timeout_ms": 1000})
 }
 
 #[test]
@@ -27,8 +27,16 @@ fn a_body_over_the_size_limit_is_a_limit_error_tried_once() {
     );
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains("limit reached"), "{}", out.stderr);
-    assert!(out.stderr.contains("--max-response-bytes"), "{}", out.stderr);
-    assert_eq!(api.seen().len(), 1, "downloaded once, not `retries` more times");
+    assert!(
+        out.stderr.contains("--max-response-bytes"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        api.seen().len(),
+        1,
+        "downloaded once, not `retries` more times"
+    );
 }
 
 #[test]
@@ -73,7 +81,10 @@ fn a_retry_after_past_the_ceiling_is_not_waited_for() {
             }
         }
     });
-    let out = read(json!({"source": source(&api), "read": {}}), &["--max-timeout-ms", "5000"]);
+    let out = read(
+        json!({"source": source(&api), "read": {}}),
+        &["--max-timeout-ms", "5000"],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "{\"id\":1}\n");
 }
