@@ -7,9 +7,11 @@ pub mod config_file;
 pub mod connector;
 pub mod demo;
 pub mod egress;
+pub mod error;
 pub mod run;
 pub mod runtime;
 pub mod secrets;
 pub mod write;
 
-pub use connector::{Connector, RecordBatch, Sink};
+pub use connector::{Connector, Reader, RecordBatch, Sink};
+pub use error::Error;
