@@ -94,7 +94,10 @@ def test_the_spark_job(json_server: str, tmp_path: Path) -> None:
     assert copies == sorted(u["id"] + 1000 for u in active)
 
 
-def test_the_dlt_pipeline_twice(json_server: str, tmp_path: Path) -> None:
+def test_the_dlt_pipeline_twice(
+    json_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt-data"))
     config = configs(tmp_path, json_server)[0]
     n = len(users(json_server))
     first = run([str(EXAMPLES / "dlt_pipeline.py"), config], tmp_path)

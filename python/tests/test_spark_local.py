@@ -4,6 +4,7 @@ a config error. The multi-process cluster tests are in test_spark_cluster.py."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,8 +29,9 @@ def spark() -> Iterator[Any]:
     session.stop()
 
 
-def read(spark, config, **options):
-    r = spark.read.format("apiconn").option("config", json.dumps(config))
+def read(spark, config, stream=False, **options):
+    r = (spark.readStream if stream else spark.read).format("apiconn")
+    r = r.option("config", json.dumps(config))
     r = r.option("allow_private", "true")
     for k, v in options.items():
         r = r.option(k, v)
@@ -127,3 +129,34 @@ def test_config_error_names_the_config_path(spark, api, tmp_path):
         )
     message = str(e.value)
     assert str(path) in message and "source.auth.token" in message, message
+
+
+def test_stream_from_one_api_into_another_with_reports(spark, api, tmp_path):
+    api.add([{"id": i, "name": f"n{i}"} for i in range(1, 13)])
+    config = api.config(
+        params={"per_page": 5},
+        incremental={"param": "id_gte", "from_field": "id", "start": 0},
+        fields=[{"name": "id", "type": "long"}, {"name": "name"}],
+    )
+    report = tmp_path / "report.json"
+    query = (
+        read(spark, config, stream=True)
+        .load()
+        .writeStream.format("apiconn")
+        .option("config", json.dumps(api.write_config(batch_size=4)))
+        .option("allow_private", "true")
+        .option("report_path", str(report))
+        .option("checkpointLocation", str(tmp_path / "checkpoint"))
+        .trigger(processingTime="500 milliseconds")
+        .start()
+    )
+    try:
+        query.processAllAvailable()
+        api.add([{"id": i, "name": f"n{i}"} for i in range(13, 18)])
+        time.sleep(0.6)
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    assert sorted(r["id"] for r in api.received) == list(range(1, 18))
+    last = json.loads(report.read_text())  # the last micro-batch's summed report
+    assert last["sent"] == last["read"] == 5 and last["failed"] == last["rejected"] == 0
