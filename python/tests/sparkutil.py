@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+SPARK_SECRET = "spark-s3cr3t-4d2c"
 
 
 def start(master: str, app: str) -> Any:
@@ -17,6 +18,9 @@ def start(master: str, app: str) -> Any:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    # A secret the connectors on the executors resolve from their environment, as a
+    # deployment provides it: the JVMs and Python workers inherit it from here.
+    os.environ["APICONN_SECRET_SPARK_TEST"] = SPARK_SECRET
     from pyspark.sql import SparkSession
 
     from apiconn.spark import register

@@ -19,7 +19,7 @@ from pyspark.sql.types import (
     StructType,
     TimestampType,
 )
-from sparkutil import start
+from sparkutil import SPARK_SECRET, start
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +160,24 @@ def test_stream_from_one_api_into_another_with_reports(spark, api, tmp_path):
     assert sorted(r["id"] for r in api.received) == list(range(1, 18))
     last = json.loads(report.read_text())  # the last micro-batch's summed report
     assert last["sent"] == last["read"] == 5 and last["failed"] == last["rejected"] == 0
+
+
+def test_secrets_are_resolved_by_the_connector_not_in_the_plan(spark, api):
+    secret = SPARK_SECRET  # in the environment the session started with
+    api.add([{"id": i} for i in range(1, 4)])
+    config = api.config()
+    config["source"]["auth"] = {"type": "bearer", "token": "${env:APICONN_SECRET_SPARK_TEST}"}
+    df = read(spark, config).load()
+    assert [json.loads(r.record)["id"] for r in df.collect()] == [1, 2, 3]
+    sent = [h.get("authorization") for method, path, h in api.requests if path == "/items"]
+    assert sent and all(h == f"Bearer {secret}" for h in sent)
+    plan = df._jdf.queryExecution().toString()
+    assert "APICONN_SECRET_SPARK_TEST" in plan or "apiconn" in plan.lower()
+    assert secret not in plan
+    # A failing read: the error that reaches Spark is masked.
+    config["read"]["path"] = "/denied"
+    config["read"].pop("paginate")
+    with pytest.raises(PySparkException) as e:
+        read(spark, config).load().collect()
+    assert "HttpStatusError" in str(e.value) and "***" in str(e.value)
+    assert secret not in str(e.value)

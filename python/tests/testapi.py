@@ -47,7 +47,9 @@ class TestApi:
                 url = urlparse(self.path)
                 q = {k: v[0] for k, v in parse_qs(url.query).items()}
                 with api.lock:
-                    api.requests.append(("GET", url.path, dict(self.headers)))
+                    api.requests.append(
+                        ("GET", url.path, {k.lower(): v for k, v in self.headers.items()})
+                    )
                 if api.delay:
                     time.sleep(api.delay)
                 if url.path == "/items":
@@ -86,7 +88,9 @@ class TestApi:
                 rows = body if isinstance(body, list) else [body]
                 key = self.headers.get("idempotency-key", "")
                 with api.lock:
-                    api.requests.append(("POST", url.path, dict(self.headers)))
+                    api.requests.append(
+                        ("POST", url.path, {k.lower(): v for k, v in self.headers.items()})
+                    )
                     if any(r.get("id") in api.reject_ids for r in rows):
                         self.reply(422, {"error": "rejected"})
                         return
