@@ -6,7 +6,7 @@
 //! use apiconn::Connector;
 //! use futures::StreamExt;
 //!
-//! # async fn demo() -> Result<(), apiconn::run::Failure> {
+//! # async fn demo() -> Result<(), apiconn::Error> {
 //! let config = serde_json::json!({
 //!     "source": { "name": "crm", "url": "https://api.example.com/v1",
 //!                 "auth": { "type": "bearer", "token": "${env:APICONN_SECRET_CRM}" } },
@@ -31,7 +31,7 @@
 //! Writing:
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), apiconn::run::Failure> {
+//! # async fn demo() -> Result<(), apiconn::Error> {
 //! let config = serde_json::json!({
 //!     "source": { "name": "warehouse", "url": "https://api.example.com" },
 //!     "write": { "path": "/items", "mode": "batch", "batch_size": 500 }
@@ -45,7 +45,9 @@
 //! ```
 
 use crate::bindings::Report;
-use crate::run::{self, Failure, Options, Prepared};
+use crate::egress::Egress;
+use crate::error::{Error, Problem};
+use crate::run::{self, Options, Prepared};
 use crate::runtime::{Instance, Runtime};
 use futures::Stream;
 use std::sync::{Arc, OnceLock};
@@ -59,23 +61,26 @@ pub struct RecordBatch {
     pub count: u32,
     /// Give it back to [`Connector::read`] to continue after this batch.
     pub checkpoint: String,
+    /// HTTP requests made for this batch, retries included.
+    pub requests: u32,
+    /// What did not fail the read (dirty records skipped, ...), masked.
+    pub warnings: Vec<String>,
 }
 
 /// A loaded connector config.
 pub struct Connector {
     runtime: Arc<Runtime>,
-    config: Prepared,
+    config: Arc<Prepared>,
     options: Options,
 }
 
-fn shared_runtime() -> Result<Arc<Runtime>, Failure> {
+fn shared_runtime() -> Result<Arc<Runtime>, Error> {
     static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt.clone());
     }
-    let rt = Arc::new(
-        Runtime::new().map_err(|e| Failure::Run(format!("loading the component: {e:#}")))?,
-    );
+    let rt =
+        Arc::new(Runtime::new().map_err(|e| Error::Host(format!("loading the component: {e:#}")))?);
     Ok(RUNTIME.get_or_init(|| rt).clone())
 }
 
@@ -83,15 +88,90 @@ impl Connector {
     /// A config (as JSON) with the default options: the embedded component,
     /// default limits, public targets only, no `${env:…}` or `${file:…}`
     /// secret references (allow them with [`Connector::with_options`]).
-    pub fn load(config: serde_json::Value) -> Result<Connector, Failure> {
+    pub fn load(config: serde_json::Value) -> Result<Connector, Error> {
         Connector::with_options(config, Options::default())
     }
 
-    pub fn with_options(config: serde_json::Value, options: Options) -> Result<Connector, Failure> {
+    pub fn with_options(config: serde_json::Value, options: Options) -> Result<Connector, Error> {
         Ok(Connector {
             runtime: shared_runtime()?,
-            config: run::prepare(config, &options.secrets)?,
+            config: Arc::new(run::prepare(config, &options.secrets).map_err(Error::from_failure)?),
             options,
+        })
+    }
+
+    fn failure(&self, e: crate::runtime::RunError) -> Error {
+        Error::from_run(e, &self.config.masker)
+    }
+
+    /// Masks the secrets of this config in `text`.
+    pub fn mask(&self, text: &str) -> String {
+        self.config.masker.mask(text)
+    }
+
+    /// Every problem of the config at once (empty: valid); sends nothing.
+    pub async fn validate(&self) -> Result<Vec<Problem>, Error> {
+        let closed = Egress::closed().map_err(|e| Error::Host(e.to_string()))?;
+        let mut instance = self
+            .runtime
+            .instance(closed, &self.options.limits)
+            .await
+            .map_err(|e| Error::Host(format!("starting the component: {e:#}")))?;
+        let problems = instance
+            .validate(&self.config.json, self.options.env.as_deref())
+            .await
+            .map_err(|e| self.failure(e))?;
+        Ok(problems
+            .into_iter()
+            .map(|p| Problem {
+                path: self.mask(&p.path),
+                message: self.mask(&p.message),
+            })
+            .collect())
+    }
+
+    /// Test connection: the auth step and one data request, as formatted
+    /// JSON with credentials masked.
+    pub async fn check(&self) -> Result<String, Error> {
+        let mut instance = self.sandboxed().await?;
+        let report = instance
+            .check(&self.config.json, self.options.env.as_deref())
+            .await
+            .map_err(|e| self.failure(e))?;
+        Ok(self.mask(&report))
+    }
+
+    /// The initial checkpoints of the read's partitions (one per traverse
+    /// value; empty: one partition, from the start).
+    pub async fn partitions(&self) -> Result<Vec<String>, Error> {
+        let mut instance = self.sandboxed().await?;
+        instance
+            .partitions(&self.config.json, self.options.env.as_deref())
+            .await
+            .map_err(|e| self.failure(e))
+    }
+
+    async fn sandboxed(&self) -> Result<Instance, Error> {
+        run::sandboxed(&self.runtime, &self.config, &self.options)
+            .await
+            .map_err(Error::from_failure)
+    }
+
+    /// A reader from `checkpoint` (or the start), owning what it needs.
+    pub async fn reader(&self, checkpoint: Option<String>) -> Result<Reader, Error> {
+        let mut instance = self.sandboxed().await?;
+        let reader = instance
+            .open_reader(
+                &self.config.json,
+                self.options.env.as_deref(),
+                checkpoint.as_deref(),
+            )
+            .await
+            .map_err(|e| self.failure(e))?;
+        Ok(Reader {
+            config: self.config.clone(),
+            instance: Some(Box::new(instance)),
+            reader,
         })
     }
 
@@ -99,59 +179,38 @@ impl Connector {
     pub fn read(
         &self,
         checkpoint: Option<String>,
-    ) -> impl Stream<Item = Result<RecordBatch, Failure>> + Send + '_ {
+    ) -> impl Stream<Item = Result<RecordBatch, Error>> + Send + '_ {
         enum Step {
             Start(Option<String>),
-            Reading(Box<Instance>, ResourceAny),
+            Reading(Reader),
             Done,
         }
         futures::stream::unfold(Step::Start(checkpoint), move |step| async move {
-            let (mut instance, reader) = match step {
+            let mut reader = match step {
                 Step::Done => return None,
-                Step::Reading(i, r) => (i, r),
-                Step::Start(state) => {
-                    let mut instance =
-                        match run::sandboxed(&self.runtime, &self.config, &self.options).await {
-                            Ok(i) => i,
-                            Err(f) => return Some((Err(f), Step::Done)),
-                        };
-                    let opened = instance
-                        .open_reader(
-                            &self.config.json,
-                            self.options.env.as_deref(),
-                            state.as_deref(),
-                        )
-                        .await;
-                    match opened {
-                        Ok(r) => (Box::new(instance), r),
-                        Err(e) => return Some((Err(self.config.failure(e)), Step::Done)),
-                    }
-                }
+                Step::Reading(r) => r,
+                Step::Start(state) => match self.reader(state).await {
+                    Ok(r) => r,
+                    Err(e) => return Some((Err(e), Step::Done)),
+                },
             };
-            match instance.next_batch(reader).await {
-                Ok(Some(b)) => {
-                    let batch = RecordBatch {
-                        records: b.records,
-                        count: b.count,
-                        checkpoint: b.checkpoint,
-                    };
-                    Some((Ok(batch), Step::Reading(instance, reader)))
-                }
+            match reader.next().await {
+                Ok(Some(batch)) => Some((Ok(batch), Step::Reading(reader))),
                 Ok(None) => None,
-                Err(e) => Some((Err(self.config.failure(e)), Step::Done)),
+                Err(e) => Some((Err(e), Step::Done)),
             }
         })
     }
 
     /// A sink for record batches.
-    pub async fn sink(&self) -> Result<Sink<'_>, Failure> {
-        let mut instance = run::sandboxed(&self.runtime, &self.config, &self.options).await?;
+    pub async fn sink(&self) -> Result<Sink, Error> {
+        let mut instance = self.sandboxed().await?;
         let writer = instance
             .open_writer(&self.config.json, self.options.env.as_deref())
             .await
-            .map_err(|e| self.config.failure(e))?;
+            .map_err(|e| self.failure(e))?;
         Ok(Sink {
-            connector: self,
+            config: self.config.clone(),
             instance,
             writer,
             next_line: 1,
@@ -159,34 +218,84 @@ impl Connector {
     }
 }
 
+/// A read in progress; see [`Connector::reader`].
+pub struct Reader {
+    config: Arc<Prepared>,
+    /// `None` once the read ended (complete or failed).
+    instance: Option<Box<Instance>>,
+    reader: ResourceAny,
+}
+
+impl Reader {
+    /// The next batch, or `None` when the read is complete. After an error
+    /// the read is over: every later call gives `None`.
+    pub async fn next(&mut self) -> Result<Option<RecordBatch>, Error> {
+        let Some(instance) = self.instance.as_mut() else {
+            return Ok(None);
+        };
+        match instance.next_batch(self.reader).await {
+            Ok(Some(b)) => Ok(Some(RecordBatch {
+                records: b.records,
+                count: b.count,
+                checkpoint: b.checkpoint,
+                requests: b.requests,
+                warnings: b
+                    .warnings
+                    .iter()
+                    .map(|w| self.config.masker.mask(w))
+                    .collect(),
+            })),
+            Ok(None) => {
+                self.instance = None;
+                Ok(None)
+            }
+            Err(e) => {
+                self.instance = None;
+                Err(Error::from_run(e, &self.config.masker))
+            }
+        }
+    }
+}
+
 /// Sends NDJSON record batches; see [`Connector::sink`].
-pub struct Sink<'a> {
-    connector: &'a Connector,
+pub struct Sink {
+    config: Arc<Prepared>,
     instance: Instance,
     writer: ResourceAny,
     next_line: u64,
 }
 
-impl Sink<'_> {
+impl Sink {
     /// Sends the compliant records of `ndjson` in batches of the config (a
     /// partial batch waits for more or for [`Sink::finish`]); lines are
     /// numbered across calls. Unless `keep_going`, the first failed batch
-    /// ends the call.
-    pub async fn write(&mut self, ndjson: &[u8], keep_going: bool) -> Result<Report, Failure> {
+    /// ends the call. Reasons in the report are masked.
+    pub async fn write(&mut self, ndjson: &[u8], keep_going: bool) -> Result<Report, Error> {
         let first = self.next_line;
         self.next_line +=
             ndjson.split(|b| *b == b'\n').count() as u64 - u64::from(ndjson.ends_with(b"\n"));
-        self.instance
+        let report = self
+            .instance
             .write_records(self.writer, ndjson, first, keep_going)
             .await
-            .map_err(|e| self.connector.config.failure(e))
+            .map_err(|e| Error::from_run(e, &self.config.masker))?;
+        Ok(self.masked(report))
     }
 
     /// Sends what is still buffered.
-    pub async fn finish(mut self) -> Result<Report, Failure> {
-        self.instance
+    pub async fn finish(mut self) -> Result<Report, Error> {
+        let report = self
+            .instance
             .finish_writer(self.writer)
             .await
-            .map_err(|e| self.connector.config.failure(e))
+            .map_err(|e| Error::from_run(e, &self.config.masker))?;
+        Ok(self.masked(report))
+    }
+
+    fn masked(&self, mut report: Report) -> Report {
+        for r in report.failed.iter_mut().chain(report.rejected.iter_mut()) {
+            r.reason = self.config.masker.mask(&r.reason);
+        }
+        report
     }
 }

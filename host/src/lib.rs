@@ -7,6 +7,7 @@ pub mod config_file;
 pub mod connector;
 pub mod demo;
 pub mod egress;
+pub mod error;
 pub mod logs;
 pub mod read;
 pub mod run;
@@ -16,4 +17,5 @@ pub mod secrets;
 pub mod state;
 pub mod write;
 
-pub use connector::{Connector, RecordBatch, Sink};
+pub use connector::{Connector, Reader, RecordBatch, Sink};
+pub use error::Error;
