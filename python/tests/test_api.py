@@ -7,8 +7,11 @@ import datetime as dt
 import json
 import pickle
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -366,29 +369,47 @@ def test_secrets_never_in_repr_or_str(api, monkeypatch, tmp_path):
     assert good.mask(f"x {SECRET}-file y") == "x *** y"
 
 
-def test_the_gil_is_released_while_the_component_waits(api):
-    api.add(items(30))
-    api.delay = 0.25  # 4 requests: about a second
-    conn = apiconn.Connector(api.config(), allow_private=True)
-    ticks = 0
-    done = threading.Event()
+def test_the_gil_is_released_while_the_component_waits():
+    # The API runs in its own process: a GIL held by the read could not stall it.
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("testapi.py")), "30", "0.25"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = server.stdout.readline().strip()
+        config = {
+            "source": {"name": "slow", "url": url, "retries": 0},
+            "read": {
+                "path": "/items",
+                "records": "data",
+                "params": {"per_page": 10},
+                "paginate": {"type": "page", "param": "page"},
+            },
+        }
+        conn = apiconn.Connector(config, allow_private=True)
+        ticks = 0
+        done = threading.Event()
 
-    def count():
-        nonlocal ticks
-        while not done.is_set():
-            ticks += 1
-            time.sleep(0.005)
+        def count():
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                time.sleep(0.005)
 
-    t = threading.Thread(target=count)
-    t.start()
-    time.sleep(0.05)
-    before = ticks
-    started = time.monotonic()
-    got = ids(conn.read())
-    took = time.monotonic() - started
-    during = ticks - before
-    done.set()
-    t.join()
+        t = threading.Thread(target=count)
+        t.start()
+        time.sleep(0.05)
+        before = ticks
+        started = time.monotonic()
+        got = ids(conn.read())  # 4 requests, each answered 0.25 s late
+        took = time.monotonic() - started
+        during = ticks - before
+        done.set()
+        t.join()
+    finally:
+        server.terminate()
+        server.wait()
     assert got == list(range(1, 31))
     assert took >= 0.9
     # Held GIL: the counting thread could not run at all during the read.

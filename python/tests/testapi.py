@@ -137,12 +137,13 @@ class TestApi:
 
 
 def main() -> None:
-    """``python testapi.py N``: serve N items and print the URL (for examples and
-    benchmarks by hand)."""
+    """``python testapi.py N [DELAY]``: serve N items (each answer DELAY seconds late)
+    and print the URL, for tests that need the API in another process."""
     import sys
 
     api = TestApi()
     api.add([{"id": i, "name": f"item {i}"} for i in range(1, int(sys.argv[1]) + 1)])
+    api.delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
     print(api.url, flush=True)
     threading.Event().wait()
 
