@@ -6,6 +6,7 @@ use crate::bindings::GuestError;
 use crate::run::Failure;
 use crate::runtime::{CpuLimitExceeded, RunError, problem_line};
 use crate::secrets::Masker;
+use apiconn_text::words::{self, ErrorKind};
 
 /// One mistake in a config, at a JSON path such as `read.paginate.step`
 /// (empty when it concerns the whole config).
@@ -17,11 +18,7 @@ pub struct Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
+        words::write_problem(f, &self.path, &self.message)
     }
 }
 
@@ -93,7 +90,8 @@ impl Error {
                 GuestError::Transport(_) => {
                     // The tidied sentence, without its prefix.
                     let text = RunError::Guest(g).to_string();
-                    let text = text.strip_prefix("request failed: ").unwrap_or(&text);
+                    let prefix = format!("{}: ", ErrorKind::Transport);
+                    let text = text.strip_prefix(&prefix).unwrap_or(&text);
                     Error::Transport(m(text))
                 }
                 GuestError::Limit(s) => Error::Limit(m(&s)),
@@ -107,8 +105,8 @@ impl Error {
                 let limit = t
                     .chain()
                     .any(|c| c.downcast_ref::<CpuLimitExceeded>().is_some())
-                    || text.starts_with("limit reached");
-                match text.strip_prefix("limit reached: ") {
+                    || text.starts_with(&ErrorKind::Limit.to_string());
+                match text.strip_prefix(&format!("{}: ", ErrorKind::Limit)) {
                     Some(rest) if limit => Error::Limit(rest.to_string()),
                     _ => Error::Internal(text),
                 }
@@ -150,25 +148,23 @@ impl Error {
 /// The same sentences as the CLI prints.
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Config(problems) => {
-                f.write_str("invalid config:")?;
-                for p in problems {
-                    write!(f, "\n  {p}")?;
-                }
-                Ok(())
+        let (kind, m) = match self {
+            Error::Config(problems) => return words::write_invalid_config(f, problems),
+            Error::Auth(m) => (ErrorKind::Auth, m),
+            Error::HttpStatus { status, message } => (ErrorKind::HttpStatus(*status), message),
+            Error::Transport(m) => (ErrorKind::Transport, m),
+            Error::Limit(m) => (ErrorKind::Limit, m),
+            Error::Response(m) => (ErrorKind::Response, m),
+            Error::NonCompliantRecord(m) => (ErrorKind::NonCompliantRecord, m),
+            Error::DirtyRecords(m) => (ErrorKind::DirtyRecords, m),
+            // A trap's text is already a sentence that says what it is.
+            Error::Internal(m) if m.starts_with(&ErrorKind::Internal.to_string()) => {
+                return f.write_str(m);
             }
-            Error::Auth(m) => write!(f, "authentication failed: {m}"),
-            Error::HttpStatus { status, message } => write!(f, "HTTP {status}: {message}"),
-            Error::Transport(m) => write!(f, "request failed: {m}"),
-            Error::Limit(m) => write!(f, "limit reached: {m}"),
-            Error::Response(m) => write!(f, "unusable response: {m}"),
-            Error::NonCompliantRecord(m) => write!(f, "non-compliant record: {m}"),
-            Error::DirtyRecords(m) => write!(f, "dirty records: {m}"),
-            Error::Internal(m) if m.starts_with("internal error") => f.write_str(m),
-            Error::Internal(m) => write!(f, "internal error: {m}"),
-            Error::Host(m) => f.write_str(m),
-        }
+            Error::Internal(m) => (ErrorKind::Internal, m),
+            Error::Host(m) => return f.write_str(m),
+        };
+        kind.write(f, m)
     }
 }
 
