@@ -17,8 +17,6 @@ use std::time::Duration;
 #[derive(Default)]
 struct Grants {
     masker: Masker,
-    /// From the host: values that make a configured value a credential.
-    host_secrets: Masker,
     max_timeout: Option<Duration>,
 }
 
@@ -34,8 +32,7 @@ pub fn configure(secrets: &[String], max_timeout_ms: u32) {
         for s in secrets {
             host.add(s);
         }
-        g.masker = host.clone();
-        g.host_secrets = host;
+        g.masker = host;
         g.max_timeout = (max_timeout_ms > 0).then(|| Duration::from_millis(max_timeout_ms.into()));
     });
 }
@@ -58,10 +55,7 @@ pub fn mask(text: &str) -> String {
 /// Whether a configured value is a credential: it holds a value the host
 /// resolved from a secret reference, or a secret the component learned.
 pub fn is_credential(value: &str) -> bool {
-    GRANTS.with(|g| {
-        let g = g.borrow();
-        g.host_secrets.holds_secret(value) || g.masker.holds_secret(value)
-    })
+    GRANTS.with(|g| g.borrow().masker.holds_secret(value))
 }
 
 /// The operator's ceiling on one request with its retries and waits.

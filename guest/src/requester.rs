@@ -158,6 +158,10 @@ pub struct Requester {
 impl Requester {
     pub fn new(source: &Source, signature: Option<Signature>) -> Result<Requester, Error> {
         let base = crate::request::join_url(&source.url, "")?;
+        // A signing secret is a credential like the auth block's.
+        if let Some(secret) = signature.as_ref().and_then(|s| s.secret.as_deref()) {
+            crate::grants::register(secret);
+        }
         Ok(Requester {
             auth: Authenticator::new(&source.auth, &base),
             signature,

@@ -186,6 +186,19 @@ fn a_token_comes_first_is_refreshed_before_expiry_and_once_after_a_401() {
 }
 
 #[test]
+fn a_signing_secret_is_masked_like_a_credential() {
+    crate::grants::configure(&[], 0);
+    let source = serde_json::from_value(json!({"name": "t", "url": "http://h"})).unwrap();
+    let signature: Signature = serde_json::from_value(json!({
+        "name": "sign", "location": "headers", "function": "HMAC_SHA256", "secret": "sig-key"
+    }))
+    .unwrap();
+    Requester::new(&source, Some(signature)).unwrap();
+    assert_eq!(crate::grants::mask("k=x&s=sig-key"), "k=x&s=***");
+    assert!(crate::grants::is_credential("sig-key"));
+}
+
+#[test]
 fn a_failed_token_request_is_an_auth_error() {
     let mut r = requester(oauth(), 0);
     let mut env = FixedEnv { now_ms: 0, next: 0 };
