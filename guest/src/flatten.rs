@@ -3,14 +3,23 @@
 use crate::config::ArrayPolicy;
 use crate::jsonpath::{self, Segment};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// The records at `path`: an array gives one record per element, an object
 /// one record, missing or null none.
-pub fn extract<'v>(doc: &'v Value, path: &[Segment]) -> Vec<&'v Value> {
+pub fn extract<'v>(doc: &'v Value, path: &[Segment]) -> Vec<Cow<'v, Value>> {
     match jsonpath::get(doc, path) {
-        None | Some(Value::Null) => vec![],
-        Some(Value::Array(items)) => items.iter().collect(),
-        Some(one) => vec![one],
+        None => vec![],
+        Some(Cow::Borrowed(v)) => match v {
+            Value::Null => vec![],
+            Value::Array(items) => items.iter().map(Cow::Borrowed).collect(),
+            one => vec![Cow::Borrowed(one)],
+        },
+        Some(Cow::Owned(v)) => match v {
+            Value::Null => vec![],
+            Value::Array(items) => items.into_iter().map(Cow::Owned).collect(),
+            one => vec![Cow::Owned(one)],
+        },
     }
 }
 
@@ -419,10 +428,13 @@ mod tests {
         let doc = json!({"data": {"list": [1, 2], "one": {"a": 1}, "none": null}});
         let p = |s| jsonpath::parse(s).unwrap();
         assert_eq!(extract(&doc, &p("data.list")).len(), 2);
-        assert_eq!(extract(&doc, &p("data.one")), vec![&json!({"a": 1})]);
+        assert_eq!(
+            extract(&doc, &p("data.one")),
+            vec![Cow::Owned::<Value>(json!({"a": 1}))]
+        );
         assert!(extract(&doc, &p("data.none")).is_empty());
         assert!(extract(&doc, &p("data.missing")).is_empty());
-        assert_eq!(extract(&doc, &p("")), vec![&doc]);
+        assert_eq!(extract(&doc, &p("")), vec![Cow::Borrowed(&doc)]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! HTTP requests and responses as plain data, and how configs build them.
 
-use crate::config::{BodyFormat, Generated, Place, RequestValue, Values};
+use crate::config::{Body, BodyFormat, Generated, Place, RequestValue, Values, generated_in};
 use crate::error::Error;
 use crate::jsonpath;
 use serde_json::Value;
@@ -171,24 +171,73 @@ pub fn add_query(url: &mut Url, params: &[(String, Value)]) {
     }
 }
 
-/// A request body from resolved values: JSON (dotted keys build nested
-/// objects) or a form.
-pub fn body(values: &[(String, Value)], format: BodyFormat) -> (Vec<u8>, &'static str) {
+/// `v` with every generated value in it made, once for this request.
+pub fn resolve_json(v: &Value, env: &mut dyn Env) -> Value {
+    if let Some(g) = generated_in(v) {
+        return generate(&g, env);
+    }
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), resolve_json(v, env)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| resolve_json(v, env)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The path a request value's name stands for in a JSON body: a JSON path
+/// (`variables.after`, `query.bool.filter[0].range.ts.gte`), or, when the
+/// name is not one, the name split at dots.
+pub fn body_path(name: &str) -> Vec<jsonpath::Segment> {
+    match jsonpath::parse(name) {
+        Ok(p) if !p.is_empty() && jsonpath::is_plain(&p) => p,
+        _ => dotted(name),
+    }
+}
+
+/// `a.b.c` as a path of keys.
+fn dotted(name: &str) -> Vec<jsonpath::Segment> {
+    name.split('.')
+        .map(|s| jsonpath::Segment::Key(s.to_string()))
+        .collect()
+}
+
+/// A request body: the configured `body` with generated values made, and
+/// `set` (name, value) over it — in a JSON body at the path each name
+/// stands for ([`body_path`]), in a form as fields.
+pub fn body(
+    configured: &Body,
+    set: &[(&str, &Value)],
+    format: BodyFormat,
+    env: &mut dyn Env,
+) -> (Vec<u8>, &'static str) {
     match format {
         BodyFormat::Json => {
             let mut doc = Value::Object(Default::default());
-            for (k, v) in values {
-                let path: Vec<jsonpath::Segment> = k
-                    .split('.')
-                    .map(|s| jsonpath::Segment::Key(s.to_string()))
-                    .collect();
-                jsonpath::put(&mut doc, &path, v.clone());
+            for (k, v) in configured {
+                // Configured top-level keys: dotted paths, as always.
+                jsonpath::put(&mut doc, &dotted(k), resolve_json(v, env));
+            }
+            for (name, v) in set {
+                jsonpath::put(&mut doc, &body_path(name), (*v).clone());
             }
             (doc.to_string().into_bytes(), "application/json")
         }
         BodyFormat::Form => {
+            let mut pairs: Vec<(String, Value)> = configured
+                .iter()
+                .map(|(k, v)| (k.clone(), resolve_json(v, env)))
+                .collect();
+            for (name, v) in set {
+                match pairs.iter_mut().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = (*v).clone(),
+                    None => pairs.push((name.to_string(), (*v).clone())),
+                }
+            }
             let mut f = url::form_urlencoded::Serializer::new(String::new());
-            for (k, v) in values {
+            for (k, v) in &pairs {
                 f.append_pair(k, &text(v));
             }
             (f.finish().into_bytes(), "application/x-www-form-urlencoded")
@@ -345,19 +394,62 @@ mod tests {
 
     #[test]
     fn bodies() {
-        let values = vec![
-            ("a.b".to_string(), json!(1)),
-            ("a.c".into(), json!("x")),
-            ("d".into(), json!(true)),
-        ];
-        let (json_body, ct) = body(&values, BodyFormat::Json);
+        let mut env = FixedEnv {
+            now_ms: 1_700_000_000_123,
+            next: 0,
+        };
+        let values: Body =
+            serde_json::from_value(json!({"a.b": 1, "a.c": "x", "d": true})).unwrap();
+        let (json_body, ct) = body(&values, &[], BodyFormat::Json, &mut env);
         assert_eq!(
             String::from_utf8(json_body).unwrap(),
             r#"{"a":{"b":1,"c":"x"},"d":true}"#
         );
         assert_eq!(ct, "application/json");
-        let (form, ct) = body(&values, BodyFormat::Form);
-        assert_eq!(String::from_utf8(form).unwrap(), "a.b=1&a.c=x&d=true");
+        let (form, ct) = body(&values, &[("d", &json!(false))], BodyFormat::Form, &mut env);
+        assert_eq!(String::from_utf8(form).unwrap(), "a.b=1&a.c=x&d=false");
         assert_eq!(ct, "application/x-www-form-urlencoded");
+    }
+
+    #[test]
+    fn json_bodies_hold_any_json_with_generated_values_and_values_set_at_a_path() {
+        let mut env = FixedEnv {
+            now_ms: 1_700_000_000_123,
+            next: 0,
+        };
+        let configured: Body = serde_json::from_value(json!({
+            "size": 2,
+            "query": {"bool": {"filter": [{"range": {"ts": {"lte": {"timestamp": "ms"}}}}]}},
+            "sort": [{"ts": "asc"}, {"id": "asc"}],
+            "variables": {"first": 2, "after": null, "user.name": "kept as one key"}
+        }))
+        .unwrap();
+        let after = json!([1700000000000i64, "b"]);
+        let cursor = json!("c2");
+        let (b, _) = body(
+            &configured,
+            &[("search_after", &after), ("variables.after", &cursor)],
+            BodyFormat::Json,
+            &mut env,
+        );
+        let doc: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(
+            doc,
+            json!({
+                "size": 2,
+                "query": {"bool": {"filter": [{"range": {"ts": {"lte": 1_700_000_000_123i64}}}]}},
+                "sort": [{"ts": "asc"}, {"id": "asc"}],
+                "variables": {"first": 2, "after": "c2", "user.name": "kept as one key"},
+                "search_after": [1700000000000i64, "b"]
+            })
+        );
+        // Not generated: more than one key, or a value that is not a string.
+        let literal = json!({"timestamp": {"gte": 1}});
+        assert_eq!(resolve_json(&literal, &mut env), literal);
+        assert_eq!(body_path("a[0].b"), jsonpath::parse("a[0].b").unwrap());
+        assert_eq!(
+            body_path("filter[status]"),
+            vec![jsonpath::Segment::Key("filter[status]".into())]
+        );
     }
 }

@@ -7,7 +7,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(c) = Condition::parse(text) {
         let response = serde_json::json!({"has_more": false, "pages": "3", "data": {"next": ""}});
         let sent = |name: &str| (name == "page").then(|| serde_json::json!(2));
-        let facts = Facts { response: &response, request: &sent, requests: 3, records: 10 };
+        let headers = vec![("X-Total-Count".to_string(), "25".to_string())];
+        let facts = Facts { response: &response, headers: &headers, request: &sent, requests: 3, records: 10 };
         let _ = c.holds(&facts);
     }
 });

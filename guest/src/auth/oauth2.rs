@@ -135,7 +135,7 @@ impl Client {
         let at = |path: &str| {
             jsonpath::parse(path)
                 .ok()
-                .and_then(|p| jsonpath::get(&doc, &p).cloned())
+                .and_then(|p| jsonpath::get(&doc, &p).map(std::borrow::Cow::into_owned))
         };
         let value = match at(&self.token_path) {
             Some(Value::String(s)) if !s.is_empty() => {

@@ -2,8 +2,9 @@
 //! (README "The config" and the sections it links). Each rule is written
 //! here once.
 
-use super::parsed::{Grammar, HttpUrl, NextLink};
+use super::parsed::{Grammar, HttpUrl, ValueAt};
 use super::values::RequestValue;
+use super::values::generated_in;
 use crate::error::Problem;
 use crate::jsonpath::Path;
 use crate::stop::Condition;
@@ -61,10 +62,27 @@ pub fn check(config: &Value) -> Vec<Problem> {
     }
     let read = &config["read"];
     if read.is_object() {
-        for block in ["params", "headers", "body"] {
+        for block in ["params", "headers"] {
             check_values(&read[block], &format!("read.{block}"), &mut problem);
         }
+        check_body(read, &mut problem);
         let is_get = read["method"].as_str().is_none_or(|m| m == "GET");
+        if is_get && read["incremental"]["in"].as_str() == Some("body") {
+            problem(
+                "read.incremental.in",
+                "a GET request has no body: use `in: params`, or `method: POST`".into(),
+            );
+        }
+        for (loop_, at) in [
+            (&read["paginate"], "read.paginate"),
+            (&read["paginate"]["then"], "read.paginate.then"),
+        ] {
+            if loop_["type"] == "offset"
+                && let Err(e) = offset_step(read, loop_)
+            {
+                problem(&format!("{at}.step"), e);
+            }
+        }
         let loops = [&read["paginate"], &read["paginate"]["then"]];
         if is_get && loops.iter().any(|l| l["in"].as_str() == Some("body")) {
             problem(
@@ -154,11 +172,27 @@ fn check_paginate(p: &Value, path: &str, problem: &mut impl FnMut(&str, String))
         }
     }
     let from = format!("{path}.from");
-    if kind == "link" {
-        grammar::<NextLink>(&p["from"], &from, problem);
-    } else {
-        grammar::<Path>(&p["from"], &from, problem);
+    grammar::<ValueAt>(&p["from"], &from, problem);
+    if let Some(text) = p["from"].as_str() {
+        let lower = text.trim().to_ascii_lowercase();
+        if kind == "link"
+            && ["link", "links", "headers", "link header", "header.link"].contains(&lower.as_str())
+        {
+            problem(
+                &from,
+                format!(
+                    "`{text}` is read as a JSON path in the body; for the `Link` header write `header`, for another header `header:NAME`"
+                ),
+            );
+        }
+        if kind == "cursor" && text == "header" {
+            problem(
+                &from,
+                "a cursor is not read from the `Link` header: write `header:NAME` for a response header, or use `type: link`".into(),
+            );
+        }
     }
+
     let extract = &p["values_from"]["extract"];
     grammar::<Path>(extract, &format!("{path}.values_from.extract"), problem);
     if kind == "traverse" {
@@ -196,6 +230,107 @@ fn is_name_char(c: char) -> bool {
         // CJK Unified Ideographs and Extension A.
         || ('\u{4e00}'..='\u{9fff}').contains(&c)
         || ('\u{3400}'..='\u{4dbf}').contains(&c)
+}
+
+/// The step of an offset loop: `step`, or the page size the config sends
+/// (README "Pagination": `limit_param`, or the one well-known name set).
+pub fn offset_step(read: &Value, loop_: &Value) -> Result<i64, String> {
+    if let Some(step) = loop_["step"].as_i64() {
+        return Ok(step);
+    }
+    let block = if loop_["in"] == "body" {
+        "body"
+    } else {
+        "params"
+    };
+    let values = &read[block];
+    let name = match loop_["limit_param"].as_str() {
+        Some(name) => name.to_string(),
+        None => {
+            let set: Vec<&str> = PAGE_SIZE_NAMES
+                .iter()
+                .copied()
+                .filter(|n| values.get(*n).is_some())
+                .collect();
+            match set[..] {
+                [one] => one.to_string(),
+                [] => {
+                    return Err(format!(
+                        "an offset loop needs `step` (the page size), or `limit_param` naming the \
+                         page-size value in read.{block} (none of {} is set)",
+                        PAGE_SIZE_NAMES.join(", ")
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "read.{block} sets {}: say which is the page size with `limit_param`, or give `step`",
+                        set.join(" and ")
+                    ));
+                }
+            }
+        }
+    };
+    let v = &values[name.as_str()];
+    let n = v
+        .as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
+    match n {
+        Some(n) if n >= 1 => Ok(n),
+        _ if v.is_null() => Err(format!(
+            "`limit_param` names `{name}`, which read.{block} does not set"
+        )),
+        _ => Err(format!(
+            "the page size read.{block}.{name} is {v}, not a whole number of at least 1; give `step`"
+        )),
+    }
+}
+
+/// The page-size names an offset loop finds by itself.
+const PAGE_SIZE_NAMES: [&str; 6] = [
+    "limit",
+    "_limit",
+    "page_size",
+    "pageSize",
+    "per_page",
+    "size",
+];
+
+/// `read.body`: generated values at any depth are checked; a form body
+/// holds scalars only.
+fn check_body(read: &Value, problem: &mut impl FnMut(&str, String)) {
+    let Some(body) = read["body"].as_object() else {
+        return;
+    };
+    let form = read["body_format"] == "form";
+    for (name, v) in body {
+        let at = format!("read.body.{name}");
+        if form && (v.is_array() || (v.is_object() && generated_in(v).is_none())) {
+            problem(
+                &at,
+                "a form body holds strings, numbers, booleans and generated values only".into(),
+            );
+        }
+        check_generated(v, &at, problem);
+    }
+}
+
+fn check_generated(v: &Value, at: &str, problem: &mut impl FnMut(&str, String)) {
+    if let Some(g) = generated_in(v) {
+        if let Err(e) = g.check() {
+            problem(at, e);
+        }
+        return;
+    }
+    match v {
+        Value::Object(o) => o
+            .iter()
+            .for_each(|(k, v)| check_generated(v, &format!("{at}.{k}"), problem)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| check_generated(v, &format!("{at}[{i}]"), problem)),
+        _ => {}
+    }
 }
 
 fn check_values(values: &Value, path: &str, problem: &mut impl FnMut(&str, String)) {
@@ -251,6 +386,89 @@ mod tests {
         assert!(ps[1].starts_with("source.url: scheme `ftp`"));
         assert!(ps[2].starts_with("read.params.t: "));
         assert!(ps[3].starts_with("read.body: a GET request has no body"));
+    }
+
+    #[test]
+    fn request_and_pagination_shapes_are_checked() {
+        let config =
+            |read: &str| format!(r#"{{"source":{{"name":"a","url":"http://x"}},"read":{read}}}"#);
+        // An incremental value in the body of a GET would never be sent.
+        assert_eq!(
+            problems(&config(
+                r#"{"incremental":{"param":"since","in":"body","from_field":"id"}}"#
+            )),
+            ["read.incremental.in: a GET request has no body: use `in: params`, or `method: POST`"]
+        );
+        // Offsets: the step is the page size the config sends.
+        assert!(
+            problems(&config(
+                r#"{"params":{"limit":50},"paginate":{"type":"offset","param":"offset"}}"#
+            ))
+            .is_empty()
+        );
+        assert!(problems(&config(r#"{"params":{"n":"50"},"paginate":{"type":"offset","param":"o","limit_param":"n"}}"#)).is_empty());
+        assert_eq!(
+            problems(&config(
+                r#"{"paginate":{"type":"offset","param":"offset"}}"#
+            )),
+            [
+                "read.paginate.step: an offset loop needs `step` (the page size), or `limit_param` naming the page-size value in read.params (none of limit, _limit, page_size, pageSize, per_page, size is set)"
+            ]
+        );
+        assert_eq!(
+            problems(&config(
+                r#"{"params":{"limit":5,"size":5},"paginate":{"type":"offset","param":"o"}}"#
+            )),
+            [
+                "read.paginate.step: read.params sets limit and size: say which is the page size with `limit_param`, or give `step`"
+            ]
+        );
+        assert_eq!(
+            problems(&config(
+                r#"{"params":{"limit":{"random":"hex32"}},"paginate":{"type":"offset","param":"o"}}"#
+            )),
+            [
+                r#"read.paginate.step: the page size read.params.limit is {"random":"hex32"}, not a whole number of at least 1; give `step`"#
+            ]
+        );
+        // `from`: the Link header is `header`; a cursor reads `header:NAME`.
+        assert_eq!(
+            problems(&config(r#"{"paginate":{"type":"link","from":"Link"}}"#)),
+            [
+                "read.paginate.from: `Link` is read as a JSON path in the body; for the `Link` header write `header`, for another header `header:NAME`"
+            ]
+        );
+        assert_eq!(
+            problems(&config(
+                r#"{"paginate":{"type":"cursor","param":"c","from":"header"}}"#
+            )),
+            [
+                "read.paginate.from: a cursor is not read from the `Link` header: write `header:NAME` for a response header, or use `type: link`"
+            ]
+        );
+        assert_eq!(
+            problems(&config(
+                r#"{"paginate":{"type":"cursor","param":"c","from":"header: "}}"#
+            )),
+            [
+                "read.paginate.from: `header: `: write `header:NAME` with NAME a response header (`header:X-Next-Cursor`)"
+            ]
+        );
+        // Bodies: any JSON, generated values checked at any depth; forms hold scalars.
+        let ps = problems(&config(
+            r#"{"method":"POST","body":{"query":{"range":{"ts":{"lte":{"timestamp":"%Q"}}}},"sort":[{"ts":"asc"}]}}"#,
+        ));
+        assert_eq!(ps.len(), 1, "{ps:?}");
+        assert!(
+            ps[0].starts_with("read.body.query.range.ts.lte: "),
+            "{ps:?}"
+        );
+        assert_eq!(
+            problems(&config(
+                r#"{"method":"POST","body_format":"form","body":{"q":{"a":1},"t":{"timestamp":"ms"}}}"#
+            )),
+            ["read.body.q: a form body holds strings, numbers, booleans and generated values only"]
+        );
     }
 
     #[test]

@@ -56,7 +56,23 @@ pub fn load_value(mut value: Value, env: Option<&str>) -> Result<Config, Vec<Pro
     if !problems.is_empty() {
         return Err(problems);
     }
+    fill_offset_steps(&mut value);
     serde_json::from_value(value).map_err(|e| vec![Problem::new("", e.to_string())])
+}
+
+/// An offset loop without `step` steps by the page size the config sends
+/// ([`super::check::offset_step`]; the checks made sure there is one).
+fn fill_offset_steps(config: &mut Value) {
+    let read = config["read"].clone();
+    for at in ["/read/paginate", "/read/paginate/then"] {
+        if let Some(loop_) = config.pointer_mut(at)
+            && loop_["type"] == "offset"
+            && loop_.get("step").is_none()
+            && let Ok(step) = super::check::offset_step(&read, loop_)
+        {
+            loop_["step"] = Value::from(step);
+        }
+    }
 }
 
 /// The config with `source.environments[name]` merged over `source`

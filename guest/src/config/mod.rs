@@ -27,7 +27,7 @@ mod write;
 pub use check::check;
 pub use connector::{Config, origins, schema};
 pub use load::{load, load_value};
-pub use parsed::{Grammar, HttpUrl, JsonPath, NextLink, Parsed};
+pub use parsed::{Grammar, HttpUrl, JsonPath, Parsed, ValueAt, is_token_byte};
 pub use read::*;
 pub use signature::*;
 pub use source::*;

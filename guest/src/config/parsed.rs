@@ -46,22 +46,38 @@ impl Grammar for Condition {
     }
 }
 
-/// Where a `link` loop finds the next URL: the `Link` header (`"header"`)
-/// or a JSON path in the response.
+/// Where a loop finds its next value (a `link`'s next URL, a `cursor`):
+/// `"header"` is the `rel="next"` target of the RFC 8288 `Link` header,
+/// `"header:NAME"` the response header NAME, anything else a JSON path in
+/// the response body.
 #[derive(Debug, Clone, PartialEq)]
-pub enum NextLink {
-    Header,
-    At(Path),
+pub enum ValueAt {
+    LinkHeader,
+    Header(String),
+    Body(Path),
 }
 
-impl Grammar for NextLink {
-    fn parse(text: &str) -> Result<NextLink, String> {
+impl Grammar for ValueAt {
+    fn parse(text: &str) -> Result<ValueAt, String> {
         if text == "header" {
-            Ok(NextLink::Header)
-        } else {
-            jsonpath::parse(text).map(NextLink::At)
+            return Ok(ValueAt::LinkHeader);
         }
+        if let Some(name) = text.strip_prefix("header:") {
+            let name = name.trim();
+            if name.is_empty() || !name.bytes().all(is_token_byte) {
+                return Err(format!(
+                    "`{text}`: write `header:NAME` with NAME a response header (`header:X-Next-Cursor`)"
+                ));
+            }
+            return Ok(ValueAt::Header(name.to_string()));
+        }
+        jsonpath::parse(text).map(ValueAt::Body)
     }
+}
+
+/// A byte of an HTTP header name (RFC 9110 `tchar`).
+pub fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// An `http://` or `https://` URL.

@@ -2,9 +2,9 @@
 //! extraction, flattening, typed fields and incremental reads (README
 //! "`read`", "Pagination", "Checkpoints and continuous reads").
 
-use super::parsed::{HttpUrl, JsonPath, NextLink, Parsed};
+use super::parsed::{HttpUrl, JsonPath, Parsed, ValueAt};
 use super::signature::Signature;
-use super::values::{Scalar, Values};
+use super::values::{Body, Scalar, Values};
 use crate::stop::Condition;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -36,9 +36,14 @@ pub struct Read {
     pub params: Values,
     #[serde(default)]
     pub headers: Values,
-    /// Keys may be dotted paths (`a.b.c`) that build nested JSON objects.
+    /// The request body (`POST` only): any JSON — objects, arrays, nesting
+    /// (an Elasticsearch `query` and `sort`, a GraphQL `query` and
+    /// `variables`). A top-level key may be a dotted path (`a.b.c`) that
+    /// builds nested objects; an object that is exactly `{"timestamp": F}`
+    /// or `{"random": F}` (F a string), at any depth, is a value generated
+    /// for each request. With `body_format: form`, values are scalars.
     #[serde(default)]
-    pub body: Values,
+    pub body: Body,
     #[serde(default)]
     pub body_format: BodyFormat,
     /// JSON path to the records in each response (`data.result`, `$.items[0].rows`);
@@ -119,15 +124,23 @@ pub enum Paginate {
         #[serde(default)]
         stop: Vec<Stop>,
     },
-    /// Offsets: `start`, `start + step`, … (`step` is the page size).
+    /// Offsets: `start`, `start + step`, …
     Offset {
         param: String,
         #[serde(rename = "in", default)]
         location: Location,
         #[serde(default)]
         start: i64,
+        /// The page size; absent: the value of the page-size request value
+        /// (`limit_param`) in `read.params` (or `read.body` with `in: body`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(range(min = 1))]
-        step: i64,
+        step: Option<i64>,
+        /// The request value that holds the page size; absent: the one of
+        /// `limit`, `_limit`, `page_size`, `pageSize`, `per_page`, `size`
+        /// that the config sets (an error if none or several).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit_param: Option<String>,
         #[serde(default)]
         stop: Vec<Stop>,
     },
@@ -137,18 +150,26 @@ pub enum Paginate {
         param: String,
         #[serde(rename = "in", default)]
         location: Location,
-        /// JSON path of the next cursor in the response.
-        from: JsonPath,
+        /// Where the next cursor is: a JSON path in the response
+        /// (`meta.next_cursor`, `data[-1].id` for the last record's id,
+        /// `hits.hits[-1].sort`), or `header:NAME` for a response header.
+        from: Parsed<ValueAt>,
+        /// The value at `from` is a next-page URL (absolute or relative);
+        /// the cursor is its query parameter of this name. The request
+        /// keeps the configured URL and values and sets only `param`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url_param: Option<String>,
         /// The first cursor; absent: the param is left out of the first request.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         start: Option<Scalar>,
         #[serde(default)]
         stop: Vec<Stop>,
     },
-    /// Follows next URLs: `from: "header"` (RFC 8288 `Link: <…>; rel="next"`)
-    /// or a JSON path that holds the next URL.
+    /// Follows next URLs: `from: "header"` (RFC 8288 `Link: <…>; rel="next"`),
+    /// `header:NAME` (a response header holding the URL) or a JSON path that
+    /// holds the next URL (relative URLs resolve against the request's).
     Link {
-        from: Parsed<NextLink>,
+        from: Parsed<ValueAt>,
         #[serde(default)]
         stop: Vec<Stop>,
     },
@@ -183,7 +204,8 @@ pub struct ValuesFrom {
     pub params: Values,
     #[serde(default)]
     pub headers: Values,
-    /// JSON path of the array of values in the response.
+    /// JSON path of the array of values in the response (`ids`,
+    /// `results[*].name` to pick a field out of a list of objects).
     #[serde(default)]
     pub extract: JsonPath,
 }

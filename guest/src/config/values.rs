@@ -10,6 +10,20 @@ use std::borrow::Cow;
 /// Request values: name → value, in configured order.
 pub type Values = IndexMap<String, RequestValue>;
 
+/// A request body as the config writes it (`read.body`): top-level keys,
+/// each any JSON value (see [`generated_in`]).
+pub type Body = IndexMap<String, Value>;
+
+/// The value generated per request that `v` stands for: an object that is
+/// exactly `{"timestamp": F}` or `{"random": F}` with F a string.
+pub fn generated_in(v: &Value) -> Option<Generated> {
+    let o = v.as_object()?;
+    if o.len() != 1 || !o.values().all(Value::is_string) {
+        return None;
+    }
+    serde_json::from_value(v.clone()).ok()
+}
+
 /// Where a value goes: the query string, a header, or the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

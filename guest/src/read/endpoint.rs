@@ -4,7 +4,7 @@
 //! the incremental cursor, the loop value — with fresh generated values
 //! for each try.
 
-use crate::config::{BodyFormat, Location, Read, ReadMethod, Source, Values};
+use crate::config::{Body, BodyFormat, Location, Read, ReadMethod, Source, Values};
 use crate::error::Error;
 use crate::request::{self, Env, HttpRequest, Resolved};
 use serde_json::Value;
@@ -15,7 +15,7 @@ pub struct Endpoint {
     path: String,
     params: Values,
     headers: Values,
-    body: Values,
+    body: Body,
     body_format: BodyFormat,
 }
 
@@ -44,7 +44,7 @@ impl Endpoint {
         next_url: Option<&str>,
         env: &mut dyn Env,
     ) -> Result<HttpRequest, Error> {
-        let (params, body) = self.values(set, env);
+        let params = self.query(set, env);
         let url = match next_url {
             // A next URL is used as it is: its query string replaces `params`.
             Some(u) => url::Url::parse(u)
@@ -65,7 +65,12 @@ impl Endpoint {
             body: None,
         };
         if self.method == ReadMethod::POST {
-            let (body, content_type) = request::body(&body, self.body_format);
+            let in_body: Vec<(&str, &Value)> = set
+                .iter()
+                .filter(|(_, location, _)| *location == Location::Body)
+                .map(|&(name, _, value)| (name, value))
+                .collect();
+            let (body, content_type) = request::body(&self.body, &in_body, self.body_format, env);
             req.set_header("Content-Type", content_type.into());
             req.body = Some(body);
         }
@@ -75,20 +80,18 @@ impl Endpoint {
         Ok(req)
     }
 
-    /// The query parameters and body values, with `set` over them.
-    fn values(&self, set: &[Set<'_>], env: &mut dyn Env) -> (Resolved, Resolved) {
+    /// The query parameters, with the `set` values in `params` over them.
+    fn query(&self, set: &[Set<'_>], env: &mut dyn Env) -> Resolved {
         let mut params = request::resolve(&self.params, env);
-        let mut body = request::resolve(&self.body, env);
         for &(name, location, value) in set {
-            let list = match location {
-                Location::Params => &mut params,
-                Location::Body => &mut body,
-            };
-            match list.iter_mut().find(|(n, _)| n == name) {
+            if location != Location::Params {
+                continue;
+            }
+            match params.iter_mut().find(|(n, _)| n == name) {
                 Some(slot) => slot.1 = value.clone(),
-                None => list.push((name.to_string(), value.clone())),
+                None => params.push((name.to_string(), value.clone())),
             }
         }
-        (params, body)
+        params
     }
 }

@@ -203,12 +203,12 @@ impl Reader {
         let page = Page {
             facts: Facts {
                 response: &doc,
+                headers: &resp.headers,
                 request: &request,
                 requests: loop_requests,
                 records: page_records,
             },
             url: &req.url,
-            link_header: resp.header("link"),
         };
         if !self.paginator.advance(&page)? && self.router.next_partition() {
             self.done = true;

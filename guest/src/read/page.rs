@@ -116,7 +116,8 @@ impl<'de> Visitor<'de> for At<'_, '_, '_> {
                 }
                 Ok((Value::Object(doc), records))
             }
-            Some((Segment::Index(_), _)) => {
+            // The selector splits records only at a plain path (keys and indexes).
+            Some((Segment::Index(_) | Segment::FromEnd(_) | Segment::All, _)) => {
                 Ok((Value::deserialize(MapAccessDeserializer::new(map))?, vec![]))
             }
         }
@@ -163,7 +164,7 @@ impl<'de> Visitor<'de> for At<'_, '_, '_> {
                 }
                 Ok((Value::Array(items), records))
             }
-            Some((Segment::Key(_), _)) => {
+            Some((Segment::Key(_) | Segment::FromEnd(_) | Segment::All, _)) => {
                 Ok((Value::deserialize(SeqAccessDeserializer::new(seq))?, vec![]))
             }
         }
@@ -189,9 +190,17 @@ impl<'de> Visitor<'de> for At<'_, '_, '_> {
     }
 }
 
-/// Whether `a` is `b` or a path into it, or the other way round.
+/// Whether `a` is `b` or a path into it, or the other way round (`[-1]`
+/// and `[*]` may be any index).
 pub fn overlaps(a: &[Segment], b: &[Segment]) -> bool {
-    a.iter().zip(b).all(|(x, y)| x == y)
+    a.iter().zip(b).all(|(x, y)| match (x, y) {
+        (Segment::Key(x), Segment::Key(y)) => x == y,
+        (Segment::Index(x), Segment::Index(y)) => x == y,
+        (Segment::All, _) | (_, Segment::All) => true,
+        (Segment::FromEnd(_), Segment::Key(_)) | (Segment::Key(_), Segment::FromEnd(_)) => false,
+        (Segment::FromEnd(_), _) | (_, Segment::FromEnd(_)) => true,
+        _ => false,
+    })
 }
 
 /// The body of a response, as JSON.
@@ -221,7 +230,10 @@ mod tests {
         let path = jsonpath::parse(path).unwrap();
         let text = doc.to_string();
         let (rest, records) = parse(text.as_bytes(), &path, None).unwrap();
-        let expected: Vec<Value> = extract(doc, &path).into_iter().cloned().collect();
+        let expected: Vec<Value> = extract(doc, &path)
+            .into_iter()
+            .map(std::borrow::Cow::into_owned)
+            .collect();
         let got: Vec<Value> = records
             .iter()
             .map(|r| match r {
@@ -309,5 +321,8 @@ mod tests {
         assert!(overlaps(&p(""), &p("data")));
         assert!(!overlaps(&p("meta.total"), &p("data")));
         assert!(!overlaps(&p("data[1]"), &p("data[0].x")));
+        assert!(overlaps(&p("data[-1].id"), &p("data[0]")));
+        assert!(overlaps(&p("data[*].id"), &p("data")));
+        assert!(!overlaps(&p("meta[-1]"), &p("data")));
     }
 }

@@ -5,13 +5,14 @@
 //! before). It says what value the next request carries, and after each
 //! page where the loop goes, or that it ends.
 
-use crate::config::{Location, NextLink, Paginate, Scalar};
+use crate::config::{Location, Paginate, Scalar, ValueAt};
 use crate::error::Error;
 use crate::jsonpath::{self, Path};
 use crate::read::checkpoint::{Checkpoint, Position};
 use crate::request::HttpRequest;
 use crate::stop::{Condition, Facts, Operand};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// How a loop moves from one request to the next.
@@ -28,13 +29,92 @@ enum Mode {
     Cursor {
         param: String,
         location: Location,
-        from: Path,
+        from: From,
+        /// The value at `from` is a URL; the cursor is this query parameter of it.
+        url_param: Option<String>,
         start: Option<Value>,
     },
     Link {
-        /// `None`: the `Link` header.
-        from: Option<Path>,
+        from: From,
     },
+}
+
+/// Where a loop reads its next value, with the config's text for messages.
+#[derive(Debug, Clone)]
+struct From {
+    at: ValueAt,
+    text: String,
+}
+
+impl From {
+    fn new(from: &crate::config::Parsed<ValueAt>) -> From {
+        From {
+            at: from.get().clone(),
+            text: from.text().to_string(),
+        }
+    }
+
+    /// The next value in `page`: `None` when it is missing, `null` or `""`.
+    /// On the first page of a loop, a page with records whose response
+    /// lacks the path's key (or the header) entirely is an error: a wrong
+    /// path would otherwise read one page and end as if all were read.
+    fn read(&self, page: &Page) -> Result<Option<Value>, Error> {
+        let found: Option<Cow<Value>> = match &self.at {
+            ValueAt::LinkHeader => header(page.facts.headers, "link")
+                .and_then(next_link)
+                .map(|u| Cow::Owned(Value::String(u))),
+            ValueAt::Header(name) => {
+                header(page.facts.headers, name).map(|v| Cow::Owned(Value::String(v.to_string())))
+            }
+            ValueAt::Body(path) => jsonpath::get(page.facts.response, path),
+        };
+        match found.as_deref() {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s.is_empty() => {}
+            Some(_) => return Ok(found.map(Cow::into_owned)),
+        }
+        if found.is_none() && page.facts.requests == 1 && page.facts.records > 0 {
+            let hint = "fix it, or, if the API leaves it out when there is no next page, \
+                        add the stop condition";
+            match &self.at {
+                ValueAt::Body(path) => {
+                    if let Some(keys) = jsonpath::missing_key(page.facts.response, path) {
+                        let found = if keys.is_empty() {
+                            "no object there".to_string()
+                        } else {
+                            format!("keys found there: {}", keys.join(", "))
+                        };
+                        return Err(Error::Response(format!(
+                            "read.paginate.from: `{}` is not in the first response ({found}), \
+                             which had {} records: the read would end after one page; {hint} \
+                             `response.{} == null`",
+                            self.text, page.facts.records, self.text
+                        )));
+                    }
+                }
+                ValueAt::Header(name) => {
+                    let names: Vec<&str> =
+                        page.facts.headers.iter().map(|(n, _)| n.as_str()).collect();
+                    return Err(Error::Response(format!(
+                        "read.paginate.from: the first response, which had {} records, has no \
+                         header `{name}` (headers: {}): the read would end after one page; \
+                         {hint} `header:{name} == null`",
+                        page.facts.records,
+                        names.join(", ")
+                    )));
+                }
+                ValueAt::LinkHeader => {}
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// A loop of `read.paginate` (or of its `then`), compiled.
@@ -49,22 +129,13 @@ impl Loop {
     pub fn new(paginate: Option<&Paginate>) -> Result<Loop, Error> {
         let (mode, stop) = match paginate {
             None => (Mode::Single, &[][..]),
-            Some(
-                Paginate::Page {
-                    param,
-                    location,
-                    start,
-                    step,
-                    stop,
-                }
-                | Paginate::Offset {
-                    param,
-                    location,
-                    start,
-                    step,
-                    stop,
-                },
-            ) => (
+            Some(Paginate::Page {
+                param,
+                location,
+                start,
+                step,
+                stop,
+            }) => (
                 Mode::Number {
                     param: param.clone(),
                     location: *location,
@@ -74,27 +145,46 @@ impl Loop {
                 },
                 &stop[..],
             ),
+            Some(Paginate::Offset {
+                param,
+                location,
+                start,
+                step,
+                stop,
+                ..
+            }) => (
+                Mode::Number {
+                    param: param.clone(),
+                    location: *location,
+                    start: *start,
+                    // Loading fills it from the page size (config checks ensure there is one).
+                    step: step.ok_or_else(|| {
+                        Error::config("read.paginate.step", "an offset loop needs a page size")
+                    })?,
+                    end_on_empty: stop.is_empty(),
+                },
+                &stop[..],
+            ),
             Some(Paginate::Cursor {
                 param,
                 location,
                 from,
+                url_param,
                 start,
                 stop,
             }) => (
                 Mode::Cursor {
                     param: param.clone(),
                     location: *location,
-                    from: from.get().clone(),
+                    from: From::new(from),
+                    url_param: url_param.clone(),
                     start: start.as_ref().map(|s: &Scalar| s.0.clone()),
                 },
                 &stop[..],
             ),
             Some(Paginate::Link { from, stop }) => (
                 Mode::Link {
-                    from: match from.get() {
-                        NextLink::Header => None,
-                        NextLink::At(path) => Some(path.clone()),
-                    },
+                    from: From::new(from),
                 },
                 &stop[..],
             ),
@@ -116,7 +206,11 @@ impl Loop {
     pub fn response_paths(&self) -> Vec<&Path> {
         let mut paths = vec![];
         match &self.mode {
-            Mode::Cursor { from, .. } | Mode::Link { from: Some(from) } => paths.push(from),
+            Mode::Cursor { from, .. } | Mode::Link { from } => {
+                if let ValueAt::Body(path) = &from.at {
+                    paths.push(path);
+                }
+            }
             _ => {}
         }
         for c in &self.stop {
@@ -176,31 +270,46 @@ impl Loop {
                     Some(Position::Number(n + step))
                 }
             }
-            Mode::Cursor { from, .. } => match jsonpath::get(page.facts.response, from) {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) if s.is_empty() => None,
-                Some(v) => Some(Position::Cursor(v.clone())),
-            },
-            Mode::Link { from } => {
-                let next = match from {
-                    None => page.link_header.and_then(next_link),
-                    Some(p) => match jsonpath::get(page.facts.response, p) {
-                        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-                        _ => None,
-                    },
-                };
-                match next {
-                    None => None,
-                    Some(next) => {
-                        let url = page.url.join(&next).map_err(|e| {
-                            Error::Response(format!("the next-page URL `{next}` is not a URL: {e}"))
-                        })?;
-                        Some(Position::Url(url.into()))
+            Mode::Cursor {
+                from, url_param, ..
+            } => match (from.read(page)?, url_param) {
+                (None, _) => None,
+                (Some(v), None) => Some(Position::Cursor(v)),
+                (Some(v), Some(name)) => {
+                    let next = join(page.url, &request_text(&v))?;
+                    let value = next
+                        .query_pairs()
+                        .find(|(k, _)| k == name.as_str())
+                        .map(|(_, v)| v.into_owned());
+                    match value {
+                        Some(c) if !c.is_empty() => Some(Position::Cursor(Value::String(c))),
+                        _ => {
+                            return Err(Error::Response(format!(
+                                "read.paginate.url_param: the next-page URL at `{}` has no query \
+                                 parameter `{name}`",
+                                from.text
+                            )));
+                        }
                     }
                 }
-            }
+            },
+            Mode::Link { from } => match from.read(page)? {
+                None => None,
+                Some(next) => Some(Position::Url(join(page.url, &request_text(&next))?.into())),
+            },
         })
     }
+}
+
+/// A next URL as text: a string as it is, anything else as JSON.
+fn request_text(v: &Value) -> String {
+    crate::request::text(v)
+}
+
+/// `next` resolved against the URL of the request that gave it.
+fn join(base: &url::Url, next: &str) -> Result<url::Url, Error> {
+    base.join(next)
+        .map_err(|e| Error::Response(format!("the next-page URL `{next}` is not a URL: {e}")))
 }
 
 /// A partition's loop as it runs: the compiled [`Loop`], where it stands,
@@ -307,7 +416,6 @@ impl Paginator {
 pub struct Page<'a> {
     pub facts: Facts<'a>,
     pub url: &'a url::Url,
-    pub link_header: Option<&'a str>,
 }
 
 /// The request values just sent, for `request.<param>`: read back from
@@ -339,7 +447,7 @@ impl Sent {
             && let Ok(p) = jsonpath::parse(name)
             && let Some(v) = jsonpath::get(b, &p)
         {
-            return Some(v.clone());
+            return Some(v.into_owned());
         }
         self.params
             .iter()
@@ -424,19 +532,23 @@ mod tests {
         response: &'a Value,
         records: u64,
         url: &'a url::Url,
-        link: Option<&'a str>,
+        headers: &'a [(String, String)],
     ) -> Page<'a> {
         static NOTHING: fn(&str) -> Option<Value> = |_| None;
         Page {
             facts: Facts {
                 response,
+                headers,
                 request: &NOTHING,
-                requests: 1,
+                requests: 2,
                 records,
             },
             url,
-            link_header: link,
         }
+    }
+
+    fn link(value: &str) -> Vec<(String, String)> {
+        vec![("Link".into(), value.into())]
     }
 
     #[test]
@@ -446,12 +558,12 @@ mod tests {
         let r = json!([]);
         assert_eq!(p.first(), Position::Number(0));
         assert_eq!(
-            p.advance(&Position::Number(0), &page(&r, 50, &u, None))
+            p.advance(&Position::Number(0), &page(&r, 50, &u, &[]))
                 .unwrap(),
             Some(Position::Number(50))
         );
         assert_eq!(
-            p.advance(&Position::Number(50), &page(&r, 0, &u, None))
+            p.advance(&Position::Number(50), &page(&r, 0, &u, &[]))
                 .unwrap(),
             None
         );
@@ -459,13 +571,13 @@ mod tests {
         let p = plan(json!({"type": "page", "param": "p", "stop": ["response.last == true"]}));
         assert_eq!(p.first(), Position::Number(1));
         assert_eq!(
-            p.advance(&Position::Number(1), &page(&r, 0, &u, None))
+            p.advance(&Position::Number(1), &page(&r, 0, &u, &[]))
                 .unwrap(),
             Some(Position::Number(2))
         );
         let last = json!({"last": true});
         assert_eq!(
-            p.advance(&Position::Number(2), &page(&last, 5, &u, None))
+            p.advance(&Position::Number(2), &page(&last, 5, &u, &[]))
                 .unwrap(),
             None
         );
@@ -478,7 +590,7 @@ mod tests {
         assert_eq!(p.first(), Position::Start);
         let r = json!({"data": {"next": "abc"}});
         assert_eq!(
-            p.advance(&Position::Start, &page(&r, 1, &u, None)).unwrap(),
+            p.advance(&Position::Start, &page(&r, 1, &u, &[])).unwrap(),
             Some(Position::Cursor(json!("abc")))
         );
         for end in [
@@ -487,7 +599,7 @@ mod tests {
             json!({"data": {"next": ""}}),
         ] {
             assert_eq!(
-                p.advance(&Position::Start, &page(&end, 1, &u, None))
+                p.advance(&Position::Start, &page(&end, 1, &u, &[]))
                     .unwrap(),
                 None
             );
@@ -499,6 +611,99 @@ mod tests {
     }
 
     #[test]
+    fn cursors_from_the_last_record_a_header_or_a_next_url_s_parameter() {
+        let u = url::Url::parse("http://h/v1/charges?limit=2").unwrap();
+        let p = plan(json!({"type": "cursor", "param": "starting_after", "from": "data[-1].id"}));
+        let r = json!({"data": [{"id": "ch_1"}, {"id": "ch_2"}], "has_more": true});
+        assert_eq!(
+            p.advance(&Position::Start, &page(&r, 2, &u, &[])).unwrap(),
+            Some(Position::Cursor(json!("ch_2")))
+        );
+        let empty = json!({"data": []});
+        assert_eq!(
+            p.advance(&Position::Start, &page(&empty, 0, &u, &[]))
+                .unwrap(),
+            None
+        );
+        // An array value (Elasticsearch's `sort`) is the cursor as it is.
+        let p = plan(
+            json!({"type": "cursor", "param": "search_after", "in": "body", "from": "hits.hits[-1].sort"}),
+        );
+        let r = json!({"hits": {"hits": [{"sort": [1, "a"]}, {"sort": [2, "b"]}]}});
+        assert_eq!(
+            p.advance(&Position::Start, &page(&r, 2, &u, &[])).unwrap(),
+            Some(Position::Cursor(json!([2, "b"])))
+        );
+        let p = plan(json!({"type": "cursor", "param": "cursor", "from": "header:X-Next-Cursor"}));
+        let h = vec![("x-next-cursor".to_string(), "c2".to_string())];
+        assert_eq!(
+            p.advance(&Position::Start, &page(&json!([]), 1, &u, &h))
+                .unwrap(),
+            Some(Position::Cursor(json!("c2")))
+        );
+        let p = plan(
+            json!({"type": "cursor", "param": "cursor", "from": "next", "url_param": "cursor"}),
+        );
+        let r = json!({"next": "http://wrong-host:8080/api/items/?cursor=cD0y&page_size=2"});
+        assert_eq!(
+            p.advance(&Position::Start, &page(&r, 2, &u, &[])).unwrap(),
+            Some(Position::Cursor(json!("cD0y")))
+        );
+        let r = json!({"next": "/api/items/?page_size=2"});
+        let e = p
+            .advance(&Position::Start, &page(&r, 2, &u, &[]))
+            .unwrap_err();
+        assert!(e.to_string().contains("read.paginate.url_param: the next-page URL at `next` has no query parameter `cursor`"), "{e}");
+    }
+
+    #[test]
+    fn a_path_missing_from_a_first_page_with_records_is_an_error() {
+        let u = url::Url::parse("http://h/x").unwrap();
+        let first = |p: &Loop, r: &Value, records: u64, headers: &[(String, String)]| {
+            let mut pg = page(r, records, &u, headers);
+            pg.facts.requests = 1;
+            p.advance(&Position::Start, &pg)
+        };
+        let p = plan(json!({"type": "cursor", "param": "after", "from": "data[-1].idd"}));
+        let r = json!({"data": [{"id": 1}], "has_more": true});
+        let e = first(&p, &r, 1, &[]).unwrap_err().to_string();
+        assert!(e.contains("read.paginate.from: `data[-1].idd` is not in the first response (keys found there: id), which had 1 records"), "{e}");
+        // An empty first page, a null, an empty array: the data's own end.
+        assert_eq!(first(&p, &json!({"data": []}), 0, &[]).unwrap(), None);
+        let p = plan(json!({"type": "link", "from": "links.next"}));
+        assert_eq!(
+            first(&p, &json!({"links": {"next": null}}), 3, &[]).unwrap(),
+            None
+        );
+        let e = first(&p, &json!({"link": {"next": "x"}}), 3, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("keys found there: link"), "{e}");
+        // A stop condition that says so makes a missing path the end.
+        let p = plan(
+            json!({"type": "link", "from": "nextRecordsUrl", "stop": ["response.done == true"]}),
+        );
+        assert_eq!(
+            first(&p, &json!({"done": true, "records": []}), 3, &[]).unwrap(),
+            None
+        );
+        let p = plan(json!({"type": "cursor", "param": "c", "from": "header:X-Next"}));
+        let h = vec![("Content-Type".to_string(), "application/json".to_string())];
+        let e = first(&p, &json!([]), 2, &h).unwrap_err().to_string();
+        assert!(
+            e.contains("has no header `X-Next` (headers: Content-Type)"),
+            "{e}"
+        );
+        // Later pages end quietly, as documented.
+        let p = plan(json!({"type": "cursor", "param": "after", "from": "next"}));
+        assert_eq!(
+            p.advance(&Position::Start, &page(&json!({}), 1, &u, &[]))
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
     fn links_resolve_against_the_request_url() {
         let p = plan(json!({"type": "link", "from": "header"}));
         let u = url::Url::parse("http://h/api/items?page=1").unwrap();
@@ -506,19 +711,19 @@ mod tests {
         assert_eq!(
             p.advance(
                 &Position::Start,
-                &page(&r, 1, &u, Some(r#"</api/items?page=2>; rel="next""#))
+                &page(&r, 1, &u, &link(r#"</api/items?page=2>; rel="next""#))
             )
             .unwrap(),
             Some(Position::Url("http://h/api/items?page=2".into()))
         );
         assert_eq!(
-            p.advance(&Position::Start, &page(&r, 1, &u, None)).unwrap(),
+            p.advance(&Position::Start, &page(&r, 1, &u, &[])).unwrap(),
             None
         );
         let p = plan(json!({"type": "link", "from": "next_url"}));
         let r = json!({"next_url": "?page=3"});
         assert_eq!(
-            p.advance(&Position::Start, &page(&r, 1, &u, None)).unwrap(),
+            p.advance(&Position::Start, &page(&r, 1, &u, &[])).unwrap(),
             Some(Position::Url("http://h/api/items?page=3".into()))
         );
     }
@@ -546,7 +751,7 @@ mod properties {
                 prop_assert_eq!(offset, start + requests * step, "the n-th request carries start + n * step");
                 let records: Vec<u64> = (offset.max(0) as u64..total).take(step as usize).collect();
                 requests += 1;
-                let page = Page { facts: Facts { response: &empty, request: &|_| None, requests: requests as u64, records: records.len() as u64 }, url: &url, link_header: None };
+                let page = Page { facts: Facts { response: &empty, headers: &[], request: &|_| None, requests: requests as u64, records: records.len() as u64 }, url: &url };
                 seen.extend(records);
                 match plan.advance(&pos, &page).unwrap() {
                     Some(next) => pos = next,
@@ -565,7 +770,7 @@ mod properties {
             let empty = json!([]);
             let mut pos = plan.first();
             for _ in 0..n {
-                let page = Page { facts: Facts { response: &empty, request: &|_| None, requests: 1, records: 1 }, url: &url, link_header: None };
+                let page = Page { facts: Facts { response: &empty, headers: &[], request: &|_| None, requests: 1, records: 1 }, url: &url };
                 pos = plan.advance(&pos, &page).unwrap().unwrap();
             }
             prop_assert_eq!(pos, Position::Number(start + n as i64 * step));

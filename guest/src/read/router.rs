@@ -107,7 +107,7 @@ impl Router {
         let doc = parse_json(req, resp)?;
         let values: Vec<Value> = flatten::extract(&doc, from.extract.get())
             .into_iter()
-            .cloned()
+            .map(std::borrow::Cow::into_owned)
             .collect();
         if let Some(bad) = values.iter().find(|v| v.is_array() || v.is_object()) {
             return Err(Error::Response(format!(

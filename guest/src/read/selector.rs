@@ -12,7 +12,7 @@ use crate::config::{Field, Flatten, Read};
 use crate::error::Error;
 use crate::fields::{self, Spec};
 use crate::flatten::{self, FlatOut, FlattenError};
-use crate::jsonpath::Path;
+use crate::jsonpath::{self, Path};
 use crate::read::cursor::Cursor;
 use crate::read::page::{self, Record};
 use serde_json::Value;
@@ -50,7 +50,8 @@ impl Selector {
     /// cursor looks at each record.
     pub fn new(read: &Read, other_paths: &[&Path], incremental: bool) -> Selector {
         let records_path = read.records.get().clone();
-        let split_records = !other_paths.iter().any(|p| page::overlaps(p, &records_path));
+        let split_records = jsonpath::is_plain(&records_path)
+            && !other_paths.iter().any(|p| page::overlaps(p, &records_path));
         Selector {
             records_path,
             split_records,
@@ -164,7 +165,7 @@ impl Selector {
             let index = self.records_seen;
             self.records_seen += 1;
             if straight
-                && let Item::Raw(raw) = item
+                && let Item::Raw(raw) = &item
                 && let Some(d) = flat.write(raw.get(), separator, arrays)
             {
                 dropped += d;
@@ -242,10 +243,9 @@ struct Flattened {
 }
 
 /// One record of a page, wherever it is kept.
-#[derive(Clone, Copy)]
 enum Item<'a> {
     Raw(&'a RawValue),
-    Value(&'a Value),
+    Value(Cow<'a, Value>),
 }
 
 impl Item<'_> {
@@ -254,7 +254,7 @@ impl Item<'_> {
             Item::Raw(raw) => Cow::Owned(
                 serde_json::from_str(raw.get()).expect("a record the page parse already checked"),
             ),
-            Item::Value(v) => Cow::Borrowed(v),
+            Item::Value(v) => Cow::Borrowed(v.as_ref()),
         }
     }
 }
@@ -266,7 +266,7 @@ impl Parsed<'_> {
                 .iter()
                 .map(|r| match r {
                     Record::Raw(raw) => Item::Raw(raw),
-                    Record::Built(v) => Item::Value(v),
+                    Record::Built(v) => Item::Value(Cow::Borrowed(v)),
                 })
                 .collect(),
             None => flatten::extract(&self.doc, records_path)
