@@ -384,17 +384,16 @@ impl Tries {
             },
             other => other,
         };
+        let now = env.now_ms();
         let wait = match &outcome {
             Ok(resp) if (200..300).contains(&resp.status) => {
                 return Next::Done(Ok((req, outcome.expect("matched Ok"))));
             }
-            Ok(resp) if retry::retryable_status(resp.status) => {
-                retry::retry_after(resp, env.now_ms())
-            }
+            Ok(resp) if retry::retryable(resp, now) => retry::retry_after(resp, now),
             _ => None,
         };
         let retryable = match &outcome {
-            Ok(resp) => retry::retryable_status(resp.status),
+            Ok(resp) => retry::retryable(resp, now),
             Err(e) => e.retryable,
         };
         let can_retry = retryable && self.attempt < self.policy.retries;

@@ -1,9 +1,12 @@
 //! When to try a request again, and how long to wait first (README
 //! "`source`": `retries`; "Reliability").
 //!
-//! Retried: transport errors and timeouts, 429 and 5xx. Never retried: any
-//! other status. Backoff is exponential with jitter; `Retry-After` (seconds
-//! or an HTTP date) is honoured, up to [`MAX_WAIT`].
+//! Retried: transport errors and timeouts, 429 and 5xx, and a 403 that says
+//! the rate limit is used up (GitHub: `X-RateLimit-Remaining: 0`). Never
+//! retried: any other status. Backoff is exponential with jitter;
+//! `Retry-After` (seconds or an HTTP date) is honoured, else the rate
+//! limit's reset (`X-RateLimit-Reset`, `RateLimit`, see
+//! [`apiconn_text::ratelimit`]), up to [`MAX_WAIT`].
 
 use crate::request::HttpResponse;
 use std::time::Duration;
@@ -32,8 +35,28 @@ pub fn jittered_backoff(attempt: u32, env: &mut dyn crate::request::Env) -> Dura
     backoff(attempt, f64::from(jitter[0]) / 256.0)
 }
 
-/// The server's `Retry-After`, if it gave a usable one.
+/// A status retried for this response: [`retryable_status`], or a 403
+/// whose rate-limit fields say no request is left until a reset.
+pub fn retryable(resp: &HttpResponse, now_ms: i64) -> bool {
+    retryable_status(resp.status) || (resp.status == 403 && rate_limit_wait(resp, now_ms).is_some())
+}
+
+/// How long the response's rate-limit fields say to wait: no request left
+/// and a reset given.
+pub fn rate_limit_wait(resp: &HttpResponse, now_ms: i64) -> Option<Duration> {
+    apiconn_text::ratelimit::RateLimit::read(|name| resp.header(name), now_ms)
+        .exhausted_for()
+        .map(|ms| Duration::from_millis(ms).min(MAX_WAIT))
+}
+
+/// The wait the server asked for: its `Retry-After`, else the reset of a
+/// used-up rate limit.
 pub fn retry_after(resp: &HttpResponse, now_ms: i64) -> Option<Duration> {
+    retry_after_header(resp, now_ms).or_else(|| rate_limit_wait(resp, now_ms))
+}
+
+/// The server's `Retry-After`, if it gave a usable one.
+fn retry_after_header(resp: &HttpResponse, now_ms: i64) -> Option<Duration> {
     let value = resp.header("retry-after")?.trim();
     let wait = if let Ok(secs) = value.parse::<u64>() {
         Duration::from_secs(secs)
@@ -64,6 +87,37 @@ mod tests {
         for s in [400, 401, 403, 404, 422, 200] {
             assert!(!retryable_status(s), "{s}");
         }
+    }
+
+    #[test]
+    fn a_used_up_rate_limit_is_waited_out() {
+        let gh = HttpResponse {
+            status: 403,
+            headers: vec![
+                ("X-RateLimit-Remaining".into(), "0".into()),
+                ("X-RateLimit-Reset".into(), "1700000002".into()),
+            ],
+            body: vec![],
+        };
+        assert!(retryable(&gh, 1_700_000_000_000));
+        assert_eq!(
+            retry_after(&gh, 1_700_000_000_000),
+            Some(Duration::from_secs(2))
+        );
+        // A 403 with requests left is a refusal.
+        let refused = HttpResponse {
+            status: 403,
+            headers: vec![("X-RateLimit-Remaining".into(), "10".into())],
+            body: vec![],
+        };
+        assert!(!retryable(&refused, 0));
+        // A 429 with the IETF field waits for its reset.
+        let ietf = HttpResponse {
+            status: 429,
+            headers: vec![("RateLimit".into(), r#""default";r=0;t=3"#.into())],
+            body: vec![],
+        };
+        assert_eq!(retry_after(&ietf, 0), Some(Duration::from_secs(3)));
     }
 
     #[test]

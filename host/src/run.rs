@@ -48,6 +48,8 @@ pub struct Prepared {
     pub masker: Masker,
     /// The run's `source.rate_limit`, shared by every instance it starts.
     limiter: std::sync::OnceLock<std::sync::Arc<egress::RateLimiter>>,
+    /// Origins whose rate limit is used up, for every instance it starts.
+    pauses: std::sync::Arc<egress::Pauses>,
 }
 
 pub fn prepare(mut config: Value, secrets: &SecretPolicy) -> Result<Prepared, Failure> {
@@ -58,6 +60,7 @@ pub fn prepare(mut config: Value, secrets: &SecretPolicy) -> Result<Prepared, Fa
         json: config.to_string(),
         masker,
         limiter: std::sync::OnceLock::new(),
+        pauses: Default::default(),
     })
 }
 
@@ -149,6 +152,7 @@ pub async fn sandboxed(
             .get_or_init(|| std::sync::Arc::new(egress::RateLimiter::new(rate)));
         limiter.clone()
     });
+    egress.pauses = config.pauses.clone();
     *instance.egress_mut() = egress;
     Ok(instance)
 }

@@ -518,6 +518,8 @@ pub fn egress_for(
         max_response_bytes: limits.max_response_bytes,
         pinned: pinned.to_vec(),
         limiter: None,
+        pauses: Default::default(),
+        max_pause: Duration::from_millis(u64::from(limits.max_timeout_ms)),
         sent: Default::default(),
         name: plan.name.clone(),
         detail: Default::default(),

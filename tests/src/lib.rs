@@ -6,3 +6,4 @@ pub mod bin;
 pub mod faults;
 pub mod flat;
 pub mod peers;
+pub mod shapes;

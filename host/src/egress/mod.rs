@@ -35,12 +35,15 @@
 //!
 //! The parts: `policy` judges origins and addresses (pure, no I/O but the
 //! name lookup), `sender` is the hyper client that sends what the policy
-//! let through, `rate` spaces the requests of one run.
+//! let through, `rate` spaces the requests of one run, `pause` holds back
+//! the requests of a run to an origin whose rate limit is used up.
 
+mod pause;
 mod policy;
 mod rate;
 mod sender;
 
+pub use pause::Pauses;
 pub use policy::{Refusal, is_global};
 pub use rate::RateLimiter;
 pub use sender::tls_config;
@@ -64,6 +67,10 @@ pub struct Egress {
     pub pinned: Vec<Pinned>,
     /// `source.rate_limit`, shared by every instance of one run.
     pub limiter: Option<Arc<RateLimiter>>,
+    /// Origins whose rate limit is used up, shared by every instance of one run.
+    pub pauses: Arc<Pauses>,
+    /// The longest pause (`--max-timeout-ms`).
+    pub max_pause: Duration,
     /// Requests sent so far by this instance.
     pub sent: Arc<std::sync::atomic::AtomicU64>,
     /// The connector's name, for messages.
@@ -85,6 +92,8 @@ impl Egress {
             max_response_bytes: 0,
             pinned: vec![],
             limiter: None,
+            pauses: Default::default(),
+            max_pause: Duration::from_secs(120),
             sent: Default::default(),
             name: String::new(),
             detail: Default::default(),

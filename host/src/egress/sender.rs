@@ -40,6 +40,7 @@ impl Egress {
         let refused = |r: Refusal| self.fail(r.code(), r.to_string());
         let (origin, host, port, tls) = self.check_origin(req.uri()).map_err(refused)?;
         let addrs = self.resolve(&host, port).await.map_err(refused)?;
+        self.pauses.wait(&origin).await;
         if let Some(limiter) = &self.limiter {
             limiter.acquire().await;
         }
@@ -95,6 +96,8 @@ impl Egress {
         if let Some(limiter) = &self.limiter {
             limiter.answered(response.status().as_u16());
         }
+        self.pauses
+            .answered(&origin, response.headers(), self.max_pause);
         Ok(response)
     }
 
