@@ -67,7 +67,7 @@ fn fill_offset_steps(config: &mut Value) {
     for at in ["/read/paginate", "/read/paginate/then"] {
         if let Some(loop_) = config.pointer_mut(at)
             && loop_["type"] == "offset"
-            && loop_.get("step").is_none()
+            && loop_["step"].is_null()
             && let Ok(step) = super::check::offset_step(&read, loop_)
         {
             loop_["step"] = Value::from(step);

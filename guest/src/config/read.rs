@@ -46,8 +46,9 @@ pub struct Read {
     pub body: Body,
     #[serde(default)]
     pub body_format: BodyFormat,
-    /// JSON path to the records in each response (`data.result`, `$.items[0].rows`);
-    /// empty: the whole response.
+    /// JSON path to the records in each response (`data.result`, `$.items[0].rows`,
+    /// `data[-1].rows` counting from the end, `data[*].attributes` taking a
+    /// field of every item); empty: the whole response.
     #[serde(default)]
     pub records: JsonPath,
     /// Absent: one request. Otherwise the loop that makes the requests.
