@@ -248,25 +248,28 @@ fn a_used_up_rate_limit_pauses_every_partition_of_the_run() {
     let api = TestApi::start(move |seen: &Seen| {
         let n = {
             let mut l = l.lock().unwrap();
-            l.push((Instant::now(), seen.path.clone()));
+            l.push((
+                Instant::now(),
+                seen.param("repo").unwrap_or_default().to_string(),
+            ));
             l.len()
         };
         let page: usize = seen.param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-        let mut reply =
-            apiconn_tests::api::Reply::json(200, &json!([{"id": page, "repo": seen.path}]));
+        let repo = seen.param("repo").unwrap_or_default().to_string();
+        let mut reply = apiconn_tests::api::Reply::json(200, &json!([{"id": page, "repo": repo}]));
         if page < 3 {
             let host = seen.header("host").unwrap();
             reply.headers.push((
                 "Link".into(),
                 format!(
-                    "<http://{host}{}?page={}>; rel=\"next\"",
+                    "<http://{host}{}?repo={repo}&page={}>; rel=\"next\"",
                     seen.path,
                     page + 1
                 ),
             ));
         }
         if n == 1 {
-            // Used up until 2 s from now (as a delta: RateLimit-Reset).
+            // Used up until 2 s from now (the IETF field, a delta).
             *r.lock().unwrap() = Some(Instant::now() + Duration::from_secs(2));
             reply
                 .headers
@@ -292,23 +295,44 @@ fn a_used_up_rate_limit_pauses_every_partition_of_the_run() {
         &[],
     );
     ok(&out);
-    assert_eq!(out.records().len(), 6);
+    let mut got: Vec<(String, i64)> = out
+        .records()
+        .iter()
+        .map(|r| {
+            (
+                r["repo"].as_str().unwrap().to_string(),
+                r["id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    let expected: Vec<(String, i64)> = ["a", "b"]
+        .iter()
+        .flat_map(|r| (1..=3).map(move |i| (r.to_string(), i)))
+        .collect();
+    assert_eq!(got, expected);
     let log = log.lock().unwrap().clone();
     assert_eq!(log.len(), 6);
     let reset = reset_at.lock().unwrap().unwrap();
-    // Every request after the first that arrived later than a few ms after
-    // it waited for the reset, whichever partition it belonged to.
-    let (first, _) = log[0];
-    let early: Vec<_> = log[1..]
+    // Only the first request of each partition may come before the reset
+    // (the other partition's may be on its way when the first answer
+    // arrives); every later one, of either partition, waited for it.
+    let before: Vec<_> = log
         .iter()
-        .filter(|(at, _)| {
-            *at > first + Duration::from_millis(5) && *at < reset - Duration::from_millis(50)
-        })
+        .filter(|(at, _)| *at < reset - Duration::from_millis(50))
         .collect();
     assert!(
-        early.is_empty(),
-        "requests before the reset: {early:?} (reset {reset:?})"
+        before.len() <= 2,
+        "requests before the reset: {before:?} (reset {reset:?})"
     );
+    // Both partitions sent requests after it.
+    for repo in ["a", "b"] {
+        assert!(
+            log.iter()
+                .any(|(at, r)| r == repo && *at >= reset - Duration::from_millis(50)),
+            "{log:?}"
+        );
+    }
     assert!(started.elapsed().unwrap() >= Duration::from_millis(1900));
 }
 
