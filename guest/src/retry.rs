@@ -2,8 +2,8 @@
 //! "`source`": `retries`; "Reliability").
 //!
 //! Retried: transport errors and timeouts, 429 and 5xx, and a 403 that says
-//! the rate limit is used up (GitHub: `X-RateLimit-Remaining: 0`). Never
-//! retried: any other status. Backoff is exponential with jitter;
+//! it is a rate limit (GitHub: `X-RateLimit-Remaining: 0`, or a
+//! `Retry-After`). Never retried: any other status. Backoff is exponential with jitter;
 //! `Retry-After` (seconds or an HTTP date) is honoured, else the rate
 //! limit's reset (`X-RateLimit-Reset`, `RateLimit`, see
 //! [`apiconn_text::ratelimit`]), up to [`MAX_WAIT`].
@@ -36,9 +36,14 @@ pub fn jittered_backoff(attempt: u32, env: &mut dyn crate::request::Env) -> Dura
 }
 
 /// A status retried for this response: [`retryable_status`], or a 403
-/// whose rate-limit fields say no request is left until a reset.
+/// that says it is a rate limit — its rate-limit fields say no request is
+/// left until a reset, or it has a `Retry-After` (GitHub's secondary
+/// rate limit).
 pub fn retryable(resp: &HttpResponse, now_ms: i64) -> bool {
-    retryable_status(resp.status) || (resp.status == 403 && rate_limit_wait(resp, now_ms).is_some())
+    retryable_status(resp.status)
+        || (resp.status == 403
+            && (rate_limit_wait(resp, now_ms).is_some()
+                || retry_after_header(resp, now_ms).is_some()))
 }
 
 /// How long the response's rate-limit fields say to wait: no request left
@@ -111,6 +116,14 @@ mod tests {
             body: vec![],
         };
         assert!(!retryable(&refused, 0));
+        // GitHub's secondary rate limit: a 403 with Retry-After.
+        let secondary = HttpResponse {
+            status: 403,
+            headers: vec![("Retry-After".into(), "1".into())],
+            body: vec![],
+        };
+        assert!(retryable(&secondary, 0));
+        assert_eq!(retry_after(&secondary, 0), Some(Duration::from_secs(1)));
         // A 429 with the IETF field waits for its reset.
         let ietf = HttpResponse {
             status: 429,
