@@ -174,6 +174,29 @@ fn zendesk_cursor_pagination_until_has_more_is_false() {
         after,
         [None, Some("aCursor3".into()), Some("aCursor6".into())]
     );
+
+    // The same through `links.next`, whose `https://` the local server does
+    // not speak: only its `page[after]` parameter is taken.
+    let mut config = recipe("zendesk", &api.url());
+    config["read"]["paginate"] = json!({"type": "cursor", "param": "page[after]",
+        "from": "links.next", "url_param": "page[after]"});
+    let out = read(&config, &[("APICONN_SECRET_ZENDESK_TOKEN", "zt")]);
+    ok(&out);
+    let ids: Vec<i64> = out
+        .records()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=7).collect::<Vec<_>>());
+    requests(&out, 3);
+    let after: Vec<Option<String>> = api.seen()[3..]
+        .iter()
+        .map(|s| s.param("page[after]").map(String::from))
+        .collect();
+    assert_eq!(
+        after,
+        [None, Some("aCursor3".into()), Some("aCursor6".into())]
+    );
 }
 
 #[test]
