@@ -491,10 +491,15 @@ struct NativeSink {
 
 type Lines = Vec<(u64, String)>;
 
+/// `rejected` holds the records the server refused (a 4xx) too, in line
+/// order, as the CLI counts them.
 fn report(r: Report) -> (u64, Lines, Lines, u32) {
     let lines =
         |v: Vec<Rejection>| -> Lines { v.into_iter().map(|r| (r.line, r.reason)).collect() };
-    (r.sent, lines(r.failed), lines(r.rejected), r.requests)
+    let mut rejected = lines(r.rejected);
+    rejected.extend(lines(r.refused));
+    rejected.sort_by_key(|(line, _)| *line);
+    (r.sent, lines(r.failed), rejected, r.requests)
 }
 
 fn finished(py: Python<'_>) -> PyErr {
