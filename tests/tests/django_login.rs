@@ -20,16 +20,15 @@ fn django() -> Django {
     })
 }
 
+/// `apiconn read examples/django/simplejwt-read.json` against `server`,
+/// with `auth_extra` merged into its `source.auth`.
 fn read(server: &Django, auth_extra: Value, password: &str) -> Run {
-    let mut auth = json!({"type": "login", "url": "/api/token/",
-        "body": {"username": "apiconn", "password": "${env:APICONN_SECRET_PW}"},
-        "token_path": "access", "refresh": {"url": "/api/token/refresh/"}});
+    let path = apiconn_tests::bin::root().join("examples/django/simplejwt-read.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    config["source"]["url"] = server.url().into();
     for (k, v) in auth_extra.as_object().unwrap() {
-        auth[k] = v.clone();
+        config["source"]["auth"][k] = v.clone();
     }
-    let config = json!({"source": {"name": "drf", "url": server.url(), "auth": auth},
-        "read": {"path": "/api/page/customers/", "params": {"page_size": 1}, "records": "results",
-                 "paginate": {"type": "link", "from": "next"}, "flatten": {"arrays": "drop"}, "fields": [{"name": "id", "type": "long"}, {"name": "name"}]}});
     let path = config_file(&config.to_string(), "json");
     run_with_env(
         &[
@@ -37,9 +36,12 @@ fn read(server: &Django, auth_extra: Value, password: &str) -> Run {
             path.to_str().unwrap(),
             "--allow-private",
             "--allow-env",
-            "APICONN_SECRET_PW",
+            "APICONN_SECRET_DRF_PASSWORD",
         ],
-        &[("APICONN_SECRET_PW", password), ("APICONN_LOG", "debug")],
+        &[
+            ("APICONN_SECRET_DRF_PASSWORD", password),
+            ("APICONN_LOG", "debug"),
+        ],
     )
 }
 

@@ -8,6 +8,16 @@ use apiconn_tests::peers::{Django, DjangoOptions, venv_bin};
 use serde_json::{Value, json};
 use std::process::Command;
 
+/// A config of `examples/django/`, pointed at `server`.
+fn example(name: &str, server: &Django) -> Value {
+    let path = apiconn_tests::bin::root()
+        .join("examples/django")
+        .join(name);
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    config["source"]["url"] = server.url().into();
+    config
+}
+
 fn django(customers: u32) -> Django {
     Django::start(&DjangoOptions {
         open: true,
@@ -98,8 +108,7 @@ fn nested_writes_rebuild_the_address_and_send_json_text_as_json() {
         json!({"name": "Clash", "email": "clash@example.com", "address": null, "address.city": "Nowhere", "tags": "[]"}),
         json!({"name": "Edsger", "email": "edsger@example.com", "city": "Austin", "tags": "[\"go-to\"]"}),
     ];
-    let config = json!({"source": {"name": "drf", "url": server.url()},
-        "write": {"path": "/api/page/customers/", "nest": true, "json_fields": ["tags"]}});
+    let config = example("nested-write.json", &server);
     let w = write(&config, &records);
     assert_eq!(w.run.code, 8, "{}", w.run.stderr);
     assert_eq!(
@@ -158,8 +167,7 @@ fn patch_by_id_changes_only_the_fields_sent() {
         json!({"name": "no id"}),
         json!({"id": 999, "name": "ghost"}),
     ];
-    let config = json!({"source": {"name": "drf", "url": server.url()},
-        "write": {"method": "PATCH", "path": "/api/page/customers/{id}/", "nest": true}});
+    let config = example("patch-by-id.json", &server);
     let w = write(&config, &records);
     assert_eq!(w.run.code, 8, "{}", w.run.stderr);
     assert_eq!(
@@ -213,8 +221,7 @@ fn patch_by_id_changes_only_the_fields_sent() {
 #[test]
 fn delete_by_id_and_a_method_per_record() {
     let server = django(6);
-    let config = json!({"source": {"name": "drf", "url": server.url()},
-        "write": {"method": "DELETE", "path": "/api/page/customers/{id}/"}});
+    let config = example("delete-by-id.json", &server);
     let w = write(&config, &[json!({"id": 1}), json!({"id": "3"})]);
     assert_eq!(w.run.code, 0, "{}", w.run.stderr);
     assert_eq!(
@@ -229,9 +236,7 @@ fn delete_by_id_and_a_method_per_record() {
     };
     assert_eq!(ids(&server), [2, 4, 5, 6]);
     // One stream of changes: the method comes from each record's `op`.
-    let config = json!({"source": {"name": "drf", "url": server.url()},
-        "write": {"method": "PUT", "path": "/api/page/customers/{id}/", "method_field": "op",
-                  "fields": [{"from": "name"}, {"from": "email"}, {"from": "city"}]}});
+    let config = example("changes.json", &server);
     let w = write(
         &config,
         &[
@@ -294,8 +299,7 @@ fn a_bulk_of_1000_with_3_bad_records_stores_997_once_and_rejects_3() {
             json!({"name": format!("Bulk {i:04}"), "email": email, "city": (["Berlin", "Paris"][i as usize % 2])})
         })
         .collect();
-    let config = json!({"source": {"name": "drf", "url": server.url()},
-        "write": {"path": "/api/bulk/customers/", "mode": "batch", "batch_size": 1000, "bisect": true}});
+    let config = example("bulk-bisect.json", &server);
     let w = write(&config, &records);
     assert_eq!(w.run.code, 8, "{}", w.run.stderr);
     let requests = w.report["requests"].as_u64().unwrap();
