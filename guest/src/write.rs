@@ -186,7 +186,8 @@ impl Writer {
         };
         for batch in &batches {
             self.send(batch, transport, env, &mut report);
-            if !keep_going && !(report.failed.is_empty() && report.refused.is_empty()) {
+            let all_stored = report.failed.is_empty() && report.refused.is_empty();
+            if !keep_going && !all_stored {
                 break;
             }
         }
@@ -682,7 +683,8 @@ mod tests {
         );
         let report = w.write(input.as_bytes(), 1, true, &mut t, &mut env);
         assert_eq!(report.sent, 3);
-        let got: Vec<(&str, &str, Option<&[u8]>, Option<&str>)> = t
+        type Sent<'a> = (&'a str, &'a str, Option<&'a [u8]>, Option<&'a str>);
+        let got: Vec<Sent> = t
             .sent
             .iter()
             .map(|r| {

@@ -5,8 +5,8 @@
 
 use super::*;
 use crate::request::testing::FixedEnv;
+use crate::requester::Requester;
 use crate::requester::testing::Script;
-use crate::requester::{Requester, Transport};
 use serde_json::json;
 
 fn requester(auth: Value) -> Requester {
@@ -327,5 +327,4 @@ fn the_token_stays_on_the_source_origin_and_the_login_url_is_an_origin() {
         ["http://api.example:8080", "https://login.example"]
     );
     assert!(t.outcomes.is_empty());
-    let _ = t.sleep(std::time::Duration::ZERO);
 }
