@@ -294,9 +294,7 @@ class Writer:
         self._stopped = False
         self.report = WriteReport()
 
-    def _settle(
-        self, result: tuple[int, list[Any], list[Any], list[Any], int]
-    ) -> WriteReport:
+    def _settle(self, result: tuple[int, list[Any], list[Any], list[Any], int]) -> WriteReport:
         sent, failed, rejected, refused, requests = result
         part = WriteReport()
         part.sent = sent
