@@ -220,6 +220,8 @@ impl Transport for Wasi {
             "GET" => Method::Get,
             "POST" => Method::Post,
             "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
             other => Method::Other(other.to_string()),
         };
         let bad = |what: &str| TransportError::final_(format!("cannot set the request's {what}"));
@@ -372,6 +374,7 @@ fn report(r: write::Report) -> sink::Report {
         sent: r.sent,
         failed: rejections(r.failed),
         rejected: rejections(r.rejected),
+        refused: rejections(r.refused),
         requests: r.requests,
     }
 }

@@ -15,6 +15,7 @@ pub mod fields;
 pub mod flatten;
 pub mod grants;
 pub mod jsonpath;
+pub mod nest;
 pub mod read;
 pub mod request;
 pub mod requester;
@@ -22,6 +23,7 @@ pub mod retry;
 pub mod schema_check;
 pub mod sign;
 pub mod stop;
+pub mod template;
 pub mod write;
 
 #[cfg(target_arch = "wasm32")]

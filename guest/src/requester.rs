@@ -21,9 +21,10 @@
 //!   after a non-GET) becomes a GET without a body; a hop to another
 //!   origin carries no headers but `Accept` and `Content-Type`, and a hop
 //!   that would carry a body to another origin is refused;
-//! - with OAuth2, the token is fetched (with the same retries) before the
-//!   first data request and shortly before it expires; after a 401 it is
-//!   fetched once more, and a second 401 is an auth error.
+//! - with OAuth2 or a login, the token is fetched (with the same retries)
+//!   before the first data request and shortly before it expires; after a
+//!   401 it is fetched once more, and a second 401 is an auth error; a
+//!   login's refresh call that is refused falls back to the login, once.
 
 use crate::auth::Authenticator;
 use crate::config::{Signature, Source};
@@ -225,7 +226,7 @@ impl Requester {
                 }
                 Next::Build => {
                     let built = match &call.phase {
-                        Phase::Token(_) => self.auth.token_request(),
+                        Phase::Token(_) => self.auth.token_request(env),
                         _ => build(env).map(|mut req| {
                             if call.authenticated {
                                 self.auth.finish(&mut req, self.signature.as_ref(), env);
@@ -256,13 +257,15 @@ impl Requester {
                         }
                     }
                     (Phase::Token(_), Err(e)) => {
-                        return Step::Done(Err(Error::Auth(format!(
-                            "the token request failed: {e}"
-                        ))));
+                        let what = self.auth.token_call();
+                        if self.auth.token_failed() {
+                            // A refused refresh: log in instead.
+                            Next::Begin
+                        } else {
+                            return Step::Done(Err(Error::Auth(format!("the {what} failed: {e}"))));
+                        }
                     }
-                    (_, Err(Error::HttpStatus { code: 401, message }))
-                        if self.auth.oauth2().is_some() =>
-                    {
+                    (_, Err(Error::HttpStatus { code: 401, message })) if self.auth.renews() => {
                         if call.refreshed_after_401 {
                             return Step::Done(Err(Error::Auth(format!(
                                 "the API refused a freshly fetched token (HTTP 401): {message}"

@@ -293,7 +293,12 @@ impl Sink {
     }
 
     fn masked(&self, mut report: Report) -> Report {
-        for r in report.failed.iter_mut().chain(report.rejected.iter_mut()) {
+        for r in report
+            .failed
+            .iter_mut()
+            .chain(report.rejected.iter_mut())
+            .chain(report.refused.iter_mut())
+        {
             r.reason = self.config.masker.mask(&r.reason);
         }
         report

@@ -242,7 +242,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         } => match prepare(&config, &opts) {
             Err(f) => Err(f),
             Ok(prepared) => {
-                write(
+                let written = write(
                     &rt,
                     &prepared,
                     &opts,
@@ -250,7 +250,13 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
                     reject_file.as_deref(),
                     report.as_deref(),
                 )
-                .await
+                .await;
+                match written {
+                    // The write ran to the end, but not every record was stored.
+                    Ok(false) => return Ok(ExitCode::from(8)),
+                    Ok(true) => Ok(()),
+                    Err(f) => Err(f),
+                }
             }
         },
         Command::Demo => demo_read(&rt).await,
@@ -386,7 +392,7 @@ async fn write(
     input: Option<&Path>,
     reject_file: Option<&Path>,
     report: Option<&Path>,
-) -> Result<(), Failure> {
+) -> Result<bool, Failure> {
     let started = Instant::now();
     let rejects = match reject_file {
         None => None,
@@ -416,7 +422,7 @@ async fn write(
         std::fs::write(path, text + "\n")
             .map_err(|e| Failure::Run(format!("writing {}: {e}", path.display())))?;
     }
-    outcome
+    outcome.map(|()| summary.rejected + summary.failed == 0)
 }
 
 async fn demo_read(rt: &Runtime) -> Result<(), Failure> {

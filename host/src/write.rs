@@ -3,8 +3,9 @@
 //! Pass 1 checks the whole input before anything is sent (a pipe is
 //! spooled to a temporary file, so memory stays bounded by the chunk size).
 //! Pass 2 sends it chunk by chunk. Every input record ends in exactly one of
-//! sent, rejected or failed; with a reject file, rejected and failed records
-//! go there with their reason.
+//! sent, rejected (non-compliant, or refused by the server with a 4xx) or
+//! failed (its request never succeeded, or the run stopped before it); with
+//! a reject file, rejected and failed records go there with their reason.
 
 use crate::bindings::Rejection;
 use crate::run::{Failure, Options, Prepared, sandboxed};
@@ -218,6 +219,7 @@ pub async fn write(
         spool: None,
         next_line: 1,
     };
+    // Records sent but not stored: refused by the server, or failed.
     let mut failed: Vec<Rejection> = Vec::new();
     let mut stopped = false;
     loop {
@@ -235,8 +237,10 @@ pub async fn write(
         };
         summary.sent += report.sent;
         summary.requests += u64::from(report.requests);
-        let any_failed = !report.failed.is_empty();
+        summary.rejected += report.refused.len() as u64;
+        let any_failed = !report.failed.is_empty() || !report.refused.is_empty();
         failed.extend(report.failed);
+        failed.extend(report.refused);
         if any_failed && rejects.is_none() {
             stopped = true;
             break;
@@ -247,7 +251,9 @@ pub async fn write(
             Ok(report) => {
                 summary.sent += report.sent;
                 summary.requests += u64::from(report.requests);
+                summary.rejected += report.refused.len() as u64;
                 failed.extend(report.failed);
+                failed.extend(report.refused);
             }
             Err(e) => return fail(config.failure(e), summary),
         }
@@ -279,14 +285,15 @@ pub async fn write(
             }
         }
     }
-    if summary.failed > 0 && rejects.is_none() {
+    if (summary.failed > 0 || !failed.is_empty()) && rejects.is_none() {
+        failed.sort_by_key(|r| r.line);
         let first = failed
             .first()
             .map(|r| format!("line {}: {}", r.line, r.reason))
             .unwrap_or_default();
         let message = format!(
-            "a request failed, the run stopped; {} records were not sent (pass --reject-file FILE to go on past failures): {first}",
-            summary.failed
+            "a record was not stored, the run stopped; {} records were not stored (pass --reject-file FILE to go on past failures): {first}",
+            summary.failed + summary.rejected
         );
         return fail(Failure::Run(config.masker.mask(&message)), summary);
     }

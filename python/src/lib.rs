@@ -491,10 +491,18 @@ struct NativeSink {
 
 type Lines = Vec<(u64, String)>;
 
-fn report(r: Report) -> (u64, Lines, Lines, u32) {
+/// `(sent, failed, rejected, refused, requests)`: refused records (a 4xx
+/// from the server) count as rejected, as the CLI counts them.
+fn report(r: Report) -> (u64, Lines, Lines, Lines, u32) {
     let lines =
         |v: Vec<Rejection>| -> Lines { v.into_iter().map(|r| (r.line, r.reason)).collect() };
-    (r.sent, lines(r.failed), lines(r.rejected), r.requests)
+    (
+        r.sent,
+        lines(r.failed),
+        lines(r.rejected),
+        lines(r.refused),
+        r.requests,
+    )
 }
 
 fn finished(py: Python<'_>) -> PyErr {
@@ -507,14 +515,15 @@ fn finished(py: Python<'_>) -> PyErr {
 #[pymethods]
 impl NativeSink {
     /// Sends the compliant records of an NDJSON chunk (lines numbered
-    /// across calls): `(sent, failed, rejected, requests)`, where failed
-    /// and rejected are `(line, reason)` lists.
+    /// across calls): `(sent, failed, rejected, refused, requests)`, where
+    /// failed, rejected and refused (by the server, a 4xx) are `(line,
+    /// reason)` lists.
     fn write(
         &self,
         py: Python<'_>,
         ndjson: &[u8],
         keep_going: bool,
-    ) -> PyResult<(u64, Lines, Lines, u32)> {
+    ) -> PyResult<(u64, Lines, Lines, Lines, u32)> {
         let taken = self.sink.lock().expect("sink lock").take();
         let Some(mut sink) = taken else {
             return Err(finished(py));
@@ -528,7 +537,7 @@ impl NativeSink {
     }
 
     /// Sends the last partial batch; the sink is finished after.
-    fn finish(&self, py: Python<'_>) -> PyResult<(u64, Lines, Lines, u32)> {
+    fn finish(&self, py: Python<'_>) -> PyResult<(u64, Lines, Lines, Lines, u32)> {
         let sink = self.sink.lock().expect("sink lock").take();
         let Some(sink) = sink else {
             return Err(finished(py));

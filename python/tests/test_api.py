@@ -200,19 +200,21 @@ def test_write_report_sent_rejected_failed(api):
     conn = apiconn.Connector(api.write_config(batch_size=10), allow_private=True)
     records = items(25)
     records[4] = {"id": 5, "nested": {"a": 1}}  # not flat: rejected
-    api.reject_ids = {13}  # its batch answers 422: failed
+    api.reject_ids = {13}  # its batch answers 422: refused by the server, so rejected
     report = conn.write(records)
     assert isinstance(report, apiconn.WriteReport)
-    assert [r.line for r in report.rejected] == [5]
-    assert "nested" in report.rejected[0].reason or report.rejected[0].reason
+    assert report.failed == []
+    assert report.rejected[0].line == 5
+    assert "nested" in report.rejected[0].reason
     assert json.loads(report.rejected[0].record) == {"id": 5, "nested": {"a": 1}}
-    failed_ids = sorted(json.loads(r.record)["id"] for r in report.failed)
-    assert 13 in failed_ids and len(failed_ids) == 10
-    assert all("422" in r.reason for r in report.failed)
+    refused = report.rejected[1:]
+    refused_ids = sorted(json.loads(r.record)["id"] for r in refused)
+    assert 13 in refused_ids and len(refused_ids) == 10
+    assert all("422" in r.reason for r in refused)
     assert report.sent == 14
     assert report.read == 25 == report.sent + len(report.failed) + len(report.rejected)
     assert sorted(r["id"] for r in api.received) == sorted(
-        set(range(1, 26)) - {5} - set(failed_ids)
+        set(range(1, 26)) - {5} - set(refused_ids)
     )
     assert report.to_dict()["requests"] == report.requests >= 3
     assert not report.ok
@@ -230,13 +232,15 @@ def test_writer_across_calls_and_arrow_input(api):
     native.finish()
     with pytest.raises(apiconn.HostError, match="finished"):
         native.write(b'{"id":1}\n', True)
-    # Without keep_going, the first failed request stops the write.
+    # Without keep_going, the first record not stored stops the write: the refused
+    # batch is rejected, the records after it are failed (never sent).
     api.received.clear()
     api.reject_ids = {2}
     report = apiconn.Connector(api.write_config(batch_size=2), allow_private=True).write(
         items(8, start=1), keep_going=False
     )
-    assert report.sent == 0 and len(report.failed) == 8 and report.read == 8
+    assert [r.line for r in report.rejected] == [1, 2]
+    assert report.sent == 0 and len(report.failed) == 6 and report.read == 8
     assert api.received == []
 
 

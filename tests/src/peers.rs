@@ -254,6 +254,8 @@ pub struct DjangoOptions {
     pub invoices: u32,
     /// A Django fixture (JSON) loaded instead of generated customers.
     pub fixture: Option<std::path::PathBuf>,
+    /// Data requests (not the token endpoints) wait this long first.
+    pub delay_ms: u64,
 }
 
 impl Default for DjangoOptions {
@@ -269,6 +271,7 @@ impl Default for DjangoOptions {
             customers: 0,
             invoices: 0,
             fixture: None,
+            delay_ms: 0,
         }
     }
 }
@@ -321,6 +324,8 @@ impl Django {
             .env("APICONN_TEST_OPEN", if options.open { "1" } else { "0" })
             .env("APICONN_TEST_SEED", options.customers.to_string())
             .env("APICONN_TEST_INVOICES", options.invoices.to_string())
+            .env("APICONN_TEST_LOG", dir.path().join("requests.log"))
+            .env("APICONN_TEST_DELAY_MS", options.delay_ms.to_string())
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env_remove("APICONN_TEST_FIXTURE")
             .stdout(Stdio::null())
@@ -341,6 +346,15 @@ impl Django {
     /// The peer's SQLite file, to inspect what a write stored.
     pub fn db_path(&self) -> std::path::PathBuf {
         self.dir.path().join("db.sqlite3")
+    }
+
+    /// Every request the peer answered so far, as `METHOD path status`.
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("requests.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
     }
 }
 

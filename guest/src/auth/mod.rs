@@ -9,6 +9,7 @@
 //! registered with the masker.
 
 pub mod appkey;
+pub mod login;
 pub mod oauth2;
 
 use crate::config::{Auth, Signature};
@@ -31,6 +32,8 @@ pub struct Authenticator {
     auth: Auth,
     origin: String,
     oauth2: Option<oauth2::Client>,
+    /// `type: login`: the session, or why its URLs are unusable.
+    login: Option<Result<login::Session, Error>>,
     token: Option<oauth2::Token>,
     /// The last token exchange, for `check`.
     pub last_exchange: Option<TokenExchange>,
@@ -63,10 +66,15 @@ impl Authenticator {
             }),
             _ => None,
         };
+        let login = match auth {
+            Auth::Login(config) => Some(login::Session::new(config, source_url.as_str())),
+            _ => None,
+        };
         Authenticator {
             auth: auth.clone(),
             origin: origin(source_url),
             oauth2,
+            login,
             token: None,
             last_exchange: None,
         }
@@ -76,20 +84,47 @@ impl Authenticator {
         self.oauth2.as_ref()
     }
 
+    /// Whether the data requests carry a token this authenticator obtains
+    /// (OAuth2, login): it is renewed once after a 401.
+    pub fn renews(&self) -> bool {
+        self.oauth2.is_some() || self.login.is_some()
+    }
+
     /// Whether a token must be fetched before the next data request.
     pub fn needs_token(&self, now_ms: i64) -> bool {
-        self.oauth2.is_some()
+        self.renews()
             && match &self.token {
                 None => true,
                 Some(t) => t.refresh_at_ms.is_some_and(|at| now_ms >= at),
             }
     }
 
+    /// What the next token request is, for messages.
+    pub fn token_call(&self) -> &'static str {
+        match &self.login {
+            Some(Ok(session)) => session.what(),
+            _ => "token request",
+        }
+    }
+
     /// The token request (the Requester sends it with the data retries).
-    pub fn token_request(&self) -> Result<HttpRequest, Error> {
-        match &self.oauth2 {
-            Some(client) => client.token_request(),
-            None => Err(Error::Internal("a token request without oauth2".into())),
+    pub fn token_request(&self, env: &mut dyn Env) -> Result<HttpRequest, Error> {
+        match (&self.oauth2, &self.login) {
+            (Some(client), _) => client.token_request(),
+            (_, Some(Ok(session))) => session.request(env),
+            (_, Some(Err(e))) => Err(e.clone()),
+            (None, None) => Err(Error::Internal(
+                "a token request without a token auth".into(),
+            )),
+        }
+    }
+
+    /// A token request failed: whether to ask again another way (a refused
+    /// refresh call falls back to the login, once).
+    pub fn token_failed(&mut self) -> bool {
+        match &mut self.login {
+            Some(Ok(session)) => session.refused(),
+            _ => false,
         }
     }
 
@@ -101,10 +136,11 @@ impl Authenticator {
         resp: &HttpResponse,
         now_ms: i64,
     ) -> Result<(), Error> {
-        let Some(client) = &self.oauth2 else {
-            return Ok(());
+        let token = match (&self.oauth2, &mut self.login) {
+            (Some(client), _) => client.read_token(req, resp, now_ms),
+            (_, Some(Ok(session))) => session.read_token(req, resp, now_ms),
+            _ => return Ok(()),
         };
-        let token = client.read_token(req, resp, now_ms);
         self.last_exchange = Some(TokenExchange {
             request: oauth2::show_request(req),
             status: resp.status,
@@ -168,6 +204,11 @@ impl Authenticator {
                     req.set_header("Authorization", client.header_value(token));
                 }
             }
+            Auth::Login(_) => {
+                if let (Some(Ok(session)), Some(token)) = (&self.login, &self.token) {
+                    session.apply(req, token);
+                }
+            }
         }
     }
 }
@@ -191,6 +232,15 @@ fn register_secrets(auth: &Auth) {
             register_basic(&id, &secret);
         }
         Auth::Appkey { app_secret, .. } => register(app_secret),
+        Auth::Login(config) => {
+            for (name, value) in config.body.iter().chain(config.headers.iter()) {
+                if let crate::config::RequestValue::Scalar(v) = value
+                    && login::is_secret_name(name)
+                {
+                    register(&request::text(&v.0));
+                }
+            }
+        }
     }
 }
 

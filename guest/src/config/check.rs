@@ -43,6 +43,9 @@ pub fn check(config: &Value) -> Vec<Problem> {
             grammar::<Path>(&auth[key], &format!("source.auth.{key}"), &mut problem);
         }
     }
+    if auth_is("login", source) {
+        check_login(&source["auth"], &mut problem);
+    }
     if let Some(u) = source["url"].as_str() {
         match url::Url::parse(u) {
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
@@ -136,6 +139,7 @@ pub fn check(config: &Value) -> Vec<Problem> {
         }
         grammar::<Path>(&write["write_path"], "write.write_path", &mut problem);
         check_signature(&write["signature"], "write", &mut problem);
+        check_write(write, &mut problem);
     }
     if config.is_object() && !read.is_object() && !write.is_object() {
         problem(
@@ -144,6 +148,89 @@ pub fn check(config: &Value) -> Vec<Problem> {
         );
     }
     problems
+}
+
+/// The rules of `type: login` that its schema cannot say.
+fn check_login(auth: &Value, problem: &mut impl FnMut(&str, String)) {
+    let url = |v: &Value, at: &str, problem: &mut dyn FnMut(&str, String)| {
+        if let Some(u) = v.as_str() {
+            if u.starts_with("http://") || u.starts_with("https://") {
+                if let Err(e) = HttpUrl::parse(u) {
+                    problem(at, e);
+                }
+            } else if !u.starts_with('/') {
+                problem(
+                    at,
+                    format!(
+                        "`{u}` is neither an http:// or https:// URL nor a path starting with `/`"
+                    ),
+                );
+            }
+        }
+    };
+    url(&auth["url"], "source.auth.url", problem);
+    url(&auth["refresh"]["url"], "source.auth.refresh.url", problem);
+    if auth.get("token_header").is_some() && auth.get("token_cookie").is_some() {
+        problem(
+            "source.auth",
+            "give `token_header` or `token_cookie`, not both".into(),
+        );
+    }
+    for key in ["token_path", "expires_in_path"] {
+        grammar::<Path>(&auth[key], &format!("source.auth.{key}"), problem);
+    }
+    for key in ["token_path", "access_path"] {
+        grammar::<Path>(
+            &auth["refresh"][key],
+            &format!("source.auth.refresh.{key}"),
+            problem,
+        );
+    }
+}
+
+/// The write rules: what a request filled from each record needs.
+fn check_write(write: &Value, problem: &mut impl FnMut(&str, String)) {
+    let batch = write["mode"].as_str() == Some("batch");
+    let template = write["path"].as_str().map(crate::template::Template::parse);
+    let filled = match &template {
+        Some(Ok(t)) => t.has_fields(),
+        Some(Err(e)) => {
+            problem("write.path", e.clone());
+            false
+        }
+        None => false,
+    };
+    if batch && filled {
+        problem(
+            "write.path",
+            "a path filled from the record needs `mode: single` (a batch has many records)".into(),
+        );
+    }
+    let delete = write["method"].as_str() == Some("DELETE");
+    if delete && batch {
+        problem(
+            "write.method",
+            "DELETE sends no body, so it cannot carry a batch: use `mode: single`".into(),
+        );
+    }
+    if delete && !filled && !matches!(template, Some(Err(_))) {
+        problem(
+            "write.method",
+            "DELETE needs a path filled from the record, such as `/contacts/{id}/`".into(),
+        );
+    }
+    if batch && write.get("method_field").is_some() {
+        problem(
+            "write.method_field",
+            "a method per record needs `mode: single`".into(),
+        );
+    }
+    if !batch && write["bisect"] == true {
+        problem(
+            "write.bisect",
+            "only a batch can be split: use `mode: batch`".into(),
+        );
+    }
 }
 
 fn check_signature(sig: &Value, block: &str, problem: &mut impl FnMut(&str, String)) {
@@ -487,6 +574,74 @@ mod tests {
     }
 
     #[test]
+    fn writes_filled_from_records_need_single_mode() {
+        let ps = |write: &str| {
+            problems(&format!(
+                r#"{{"source":{{"name":"a","url":"http://x"}},"write":{write}}}"#
+            ))
+        };
+        assert_eq!(
+            ps(r#"{"path":"/c/{id}/","mode":"batch","method_field":"op","bisect":false}"#),
+            [
+                "write.path: a path filled from the record needs `mode: single` (a batch has many records)",
+                "write.method_field: a method per record needs `mode: single`"
+            ]
+        );
+        assert_eq!(
+            ps(r#"{"method":"DELETE","mode":"batch","path":"/c/{id"}"#),
+            [
+                "write.path: `/c/{id`: `{` opens a field that is not closed by `}` (write `{{` for a literal brace)",
+                "write.method: DELETE sends no body, so it cannot carry a batch: use `mode: single`"
+            ]
+        );
+        assert_eq!(
+            ps(r#"{"method":"DELETE"}"#),
+            ["write.method: DELETE needs a path filled from the record, such as `/contacts/{id}/`"]
+        );
+        assert_eq!(
+            ps(r#"{"bisect":true,"separator":""}"#),
+            [
+                "write.separator: must not be empty",
+                "write.bisect: only a batch can be split: use `mode: batch`"
+            ]
+        );
+        assert!(ps(r#"{"method":"PATCH","path":"/c/{id}/","method_field":"op","nest":true,"json_fields":["t"]}"#).is_empty());
+        assert!(ps(r#"{"mode":"batch","bisect":true,"method":"PATCH"}"#).is_empty());
+    }
+
+    #[test]
+    fn login_auth_is_checked_with_paths() {
+        let ps = |auth: &str| {
+            problems(&format!(
+                r#"{{"source":{{"name":"a","url":"http://x/api","auth":{auth}}},"read":{{}}}}"#
+            ))
+        };
+        assert!(ps(r#"{"type":"login","url":"/token/","body":{"username":"u","password":"p"},"token_path":"access",
+                     "refresh":{"url":"http://auth.x/token/refresh/"}}"#).is_empty());
+        assert_eq!(
+            ps(
+                r#"{"type":"login","url":"token/","token_header":"X-T","token_cookie":"s","token_path":"a[",
+                   "refresh":{"url":"ftp://x/r","access_path":"b["},"lifetime_seconds":0,"add_to":"body"}"#
+            ),
+            [
+                "source.auth.lifetime_seconds: must be at least 1",
+                "source.auth.add_to: expected one of \"headers\", \"params\", \"cookie\"",
+                "source.auth.url: `token/` is neither an http:// or https:// URL nor a path starting with `/`",
+                "source.auth.refresh.url: `ftp://x/r` is neither an http:// or https:// URL nor a path starting with `/`",
+                "source.auth: give `token_header` or `token_cookie`, not both",
+                "source.auth.token_path: bad JSON path `a[` at character 2: `[` without `]`",
+                "source.auth.refresh.access_path: bad JSON path `b[` at character 2: `[` without `]`",
+            ]
+        );
+        assert_eq!(
+            ps(r#"{"type":"login","url":"/t","pasword":"x"}"#),
+            [
+                "source.auth.pasword: unknown key (expected one of: type, url, method, body_format, body, headers, token_path, token_header, token_cookie, add_to, name, token_prefix, expires_in_path, lifetime_seconds, refresh)"
+            ]
+        );
+    }
+
+    #[test]
     fn unknown_auth_type_lists_the_known_ones() {
         let ps = problems(
             r#"{"source":{"name":"a","url":"http://x","auth":{"type":"kerberos"}},"read":{}}"#,
@@ -494,7 +649,7 @@ mod tests {
         assert_eq!(
             ps,
             [
-                "source.auth.type: expected one of \"none\", \"basic\", \"bearer\", \"api_key\", \"appkey\", \"oauth2\""
+                "source.auth.type: expected one of \"none\", \"basic\", \"bearer\", \"api_key\", \"appkey\", \"oauth2\", \"login\""
             ]
         );
     }

@@ -31,6 +31,21 @@ pub fn origins(config: &Config) -> Result<Vec<String>, Error> {
     if let Auth::Oauth2 { token_url, .. } = &config.source.auth {
         urls.push(("source.auth.token_url", token_url.as_str()));
     }
+    // A login's URLs may be paths on the source: their origin is the source's.
+    let mut login_urls = Vec::new();
+    if let Auth::Login(login) = &config.source.auth {
+        login_urls.push(("source.auth.url", login.url.as_str()));
+        if let Some(r) = &login.refresh {
+            login_urls.push(("source.auth.refresh.url", r.url.as_str()));
+        }
+    }
+    let resolved: Vec<(&str, String)> = login_urls
+        .into_iter()
+        .map(|(at, u)| {
+            crate::auth::login::resolve_url(u, &config.source.url, at).map(|u| (at, u.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    urls.extend(resolved.iter().map(|(at, u)| (*at, u.as_str())));
     if let Some(Paginate::Traverse {
         values_from: Some(from),
         ..

@@ -223,10 +223,11 @@ class WriteReport:
     def __init__(self) -> None:
         self.read = 0
         self.sent = 0
-        #: Records whose request finally failed (after retries), or not sent
+        #: Records whose request never succeeded (after retries), or not sent
         #: because the write stopped.
         self.failed: list[Rejection] = []
-        #: Records that break the rules: not a flat object, a field that does not convert.
+        #: Records that break the rules (not a flat object, a field that does not
+        #: convert), or that the server refused with a 4xx.
         self.rejected: list[Rejection] = []
         self.requests = 0
 
@@ -293,23 +294,24 @@ class Writer:
         self._stopped = False
         self.report = WriteReport()
 
-    def _settle(self, result: tuple[int, list[Any], list[Any], int]) -> WriteReport:
-        sent, failed, rejected, requests = result
+    def _settle(self, result: tuple[int, list[Any], list[Any], list[Any], int]) -> WriteReport:
+        sent, failed, rejected, refused, requests = result
         part = WriteReport()
         part.sent = sent
         part.requests = requests
-        for line, reason in rejected:
+        # Refused by the server (a 4xx): rejected, in line order.
+        for line, reason in sorted(rejected + refused):
             part.rejected.append(Rejection(line, reason, self._pending.pop(line, None)))
         for line, reason in failed:
             part.failed.append(Rejection(line, reason, self._pending.pop(line, None)))
         for _ in range(min(sent, len(self._pending))):
             self._pending.popitem(last=False)
-        if failed and not self._keep_going:
+        if (failed or refused) and not self._keep_going:
             self._stopped = True
         return part
 
     def _not_sent(self, lines: Iterable[tuple[int, str]]) -> list[Rejection]:
-        reason = "not sent: an earlier request failed and keep_going is off"
+        reason = "not sent: an earlier record was not stored and keep_going is off"
         return [Rejection(line, reason, text) for line, text in lines]
 
     def write(self, records: Iterable[Mapping[str, Any]]) -> WriteReport:

@@ -7,7 +7,7 @@ import pyarrow
 __version__: str
 
 _Lines = list[tuple[int, str]]
-_Report = tuple[int, _Lines, _Lines, int]
+_Report = tuple[int, _Lines, _Lines, _Lines, int]
 
 def parse_config(text: str, name: str) -> str: ...
 

@@ -11,6 +11,8 @@ APICONN_TEST_OPEN            1: the /api/ viewsets also allow anonymous access
 APICONN_TEST_SEED            N customers with deterministic values ...
 APICONN_TEST_INVOICES        ... and M invoices each (default 0)
 APICONN_TEST_FIXTURE         a Django fixture file (JSON) to load instead
+APICONN_TEST_LOG             a file that gets one line per request (peer/middleware.py)
+APICONN_TEST_DELAY_MS        data requests wait this long first (default 0)
 """
 
 import os
@@ -42,7 +44,10 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "shop",
 ]
-MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+MIDDLEWARE = [
+    "peer.middleware.RequestLog",
+    "django.middleware.common.CommonMiddleware",
+]
 ROOT_URLCONF = "peer.urls"
 WSGI_APPLICATION = "peer.wsgi.application"
 TEMPLATES = [
