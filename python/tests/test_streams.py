@@ -32,8 +32,8 @@ def test_a_stream_by_name(api):
     assert Connector(config, allow_private=True).streams() == [("hz", None), ("bj", None)]
     assert ids(Connector(config, stream="hz", allow_private=True)) == [1, 3, 5, 7]
     assert ids(Connector(config, stream="bj", allow_private=True)) == [2, 4, 6]
-    # hz: 2 pages of 2 and an empty one; bj: 2 pages and an empty one.
-    assert len(api.requests) == 3 + 2
+    # Each: two pages with records, then the empty page that ends the loop.
+    assert len(api.requests) == 3 + 3
     with pytest.raises(ApiconnError, match="the config has 2 streams"):
         ids(Connector(config, allow_private=True))
 
