@@ -445,7 +445,10 @@ impl admin::Guest for Component {
         )?)
     }
 
-    fn streams(config: String, env: Option<String>) -> Result<Vec<admin::StreamInfo>, types::Error> {
+    fn streams(
+        config: String,
+        env: Option<String>,
+    ) -> Result<Vec<admin::StreamInfo>, types::Error> {
         let config = load(&config, env)?;
         Ok(config
             .all_streams()

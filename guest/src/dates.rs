@@ -35,7 +35,9 @@ impl Format {
             "epoch_ms" => Format::EpochMs,
             other => {
                 use chrono::format::{Item, StrftimeItems};
-                if !other.contains('%') || StrftimeItems::new(other).any(|i| matches!(i, Item::Error)) {
+                if !other.contains('%')
+                    || StrftimeItems::new(other).any(|i| matches!(i, Item::Error))
+                {
                     return Err(format!(
                         "`{other}` is not `rfc3339`, `date`, `epoch`, `epoch_ms` or a strftime format"
                     ));
@@ -213,7 +215,10 @@ mod tests {
         assert_eq!(instant(&json!("2024-01-02 03:04:05")), Some(t));
         assert_eq!(instant(&json!(1_704_164_645)), Some(t));
         assert_eq!(instant(&json!("1704164645")), Some(t));
-        assert_eq!(instant(&json!("2024-01-02")).unwrap().timestamp(), 1_704_153_600);
+        assert_eq!(
+            instant(&json!("2024-01-02")).unwrap().timestamp(),
+            1_704_153_600
+        );
         assert_eq!(instant(&json!("soon")), None);
     }
 
@@ -246,14 +251,19 @@ mod tests {
             shift(&json!("2024-01-02T00:00:00Z"), -86_400.0, None),
             Some(json!("2024-01-01T00:00:00Z"))
         );
-        assert_eq!(shift(&json!("2024-01-02"), 86_400.0, None), Some(json!("2024-01-03")));
+        assert_eq!(
+            shift(&json!("2024-01-02"), 86_400.0, None),
+            Some(json!("2024-01-03"))
+        );
         assert_eq!(
             shift(&json!("2024-01-02"), 3600.0, Some(&Format::Epoch)),
             Some(json!(1_704_157_200))
         );
         assert_eq!(shift(&json!("later"), 1.0, None), None);
         assert_eq!(
-            Format::named("%d/%m/%Y").unwrap().write(instant(&json!("2024-01-02")).unwrap()),
+            Format::named("%d/%m/%Y")
+                .unwrap()
+                .write(instant(&json!("2024-01-02")).unwrap()),
             json!("02/01/2024")
         );
         assert!(Format::named("nope").is_err());

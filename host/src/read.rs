@@ -273,7 +273,12 @@ async fn selected_streams(
     let unknown: Vec<String> = wanted
         .iter()
         .filter(|w| !names.contains(&w.as_str()))
-        .map(|w| format!("--stream {w}: the config has no such stream (known: {})", names.join(", ")))
+        .map(|w| {
+            format!(
+                "--stream {w}: the config has no such stream (known: {})",
+                names.join(", ")
+            )
+        })
         .collect();
     if !unknown.is_empty() {
         return Err(Failure::Config(unknown));

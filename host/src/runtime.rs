@@ -428,8 +428,12 @@ impl Instance {
         config: &str,
         env: Option<&str>,
     ) -> Result<Vec<StreamInfo>, RunError> {
-        self.try_call(async |b, s| b.apiconn_connector_admin().call_streams(s, config, env).await)
-            .await
+        self.try_call(async |b, s| {
+            b.apiconn_connector_admin()
+                .call_streams(s, config, env)
+                .await
+        })
+        .await
     }
 
     pub async fn check(&mut self, config: &str, env: Option<&str>) -> Result<String, RunError> {

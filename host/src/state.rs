@@ -128,8 +128,9 @@ impl StreamStates {
     pub fn to_text(&self) -> String {
         match self {
             StreamStates::Single(s) => s.clone().unwrap_or_default(),
-            StreamStates::Streams(m) => serde_json::to_string(&StreamsFile { streams: m.clone() })
-                .expect("states are JSON"),
+            StreamStates::Streams(m) => {
+                serde_json::to_string(&StreamsFile { streams: m.clone() }).expect("states are JSON")
+            }
         }
     }
 }

@@ -62,9 +62,11 @@ fn invoices() -> Vec<Value> {
     for i in 1..=3 {
         for j in 1..=3 {
             id += 1;
-            out.push(json!({"id": id, "customer": i, "number": format!("INV-{i:03}-{j:02}"),
+            out.push(
+                json!({"id": id, "customer": i, "number": format!("INV-{i:03}-{j:02}"),
                             "amount": format!("{}.50", i * 10 + j), "paid": j % 2 == 0,
-                            "customer_id": i}));
+                            "customer_id": i}),
+            );
         }
     }
     out

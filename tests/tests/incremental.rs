@@ -28,7 +28,12 @@ fn events_api(events: Events) -> TestApi {
                 since.as_deref().is_none_or(|s| at >= s) && until.as_deref().is_none_or(|u| at < u)
             })
             .collect();
-        picked.sort_by_key(|e| (e["updated_at"].as_str().unwrap().to_string(), e["id"].as_u64()));
+        picked.sort_by_key(|e| {
+            (
+                e["updated_at"].as_str().unwrap().to_string(),
+                e["id"].as_u64(),
+            )
+        });
         match r.param("page") {
             None => Reply::json(200, &json!({"data": picked})),
             Some(p) => {
@@ -79,26 +84,54 @@ fn records_that_share_the_boundary_value_are_neither_lost_nor_repeated() {
     let state = dir.path().join("state.json");
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids = |out: &Run| -> Vec<u64> { out.records().iter().map(|r| r["id"].as_u64().unwrap()).collect() };
-    assert_eq!(ids(&out), [1, 2, 3, 4], "`>=`: the start value itself is read");
-    assert_eq!(sent(&api, 0, "since"), [Some("2024-01-01T00:00:00Z".into())]);
+    let ids = |out: &Run| -> Vec<u64> {
+        out.records()
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        ids(&out),
+        [1, 2, 3, 4],
+        "`>=`: the start value itself is read"
+    );
+    assert_eq!(
+        sent(&api, 0, "since"),
+        [Some("2024-01-01T00:00:00Z".into())]
+    );
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(saved["seen_max"], "2024-01-01T02:00:00Z");
     assert_eq!(saved["max_keys"], json!([3, 4]));
 
     // A late record with the same time as the last ones, and a newer one.
-    events.lock().unwrap().push(event(5, "2024-01-01T02:00:00Z"));
-    events.lock().unwrap().push(event(6, "2024-01-01T03:00:00Z"));
+    events
+        .lock()
+        .unwrap()
+        .push(event(5, "2024-01-01T02:00:00Z"));
+    events
+        .lock()
+        .unwrap()
+        .push(event(6, "2024-01-01T03:00:00Z"));
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(ids(&out), [5, 6], "3 and 4 were emitted before; 5 is not lost");
-    assert_eq!(sent(&api, 1, "since"), [Some("2024-01-01T02:00:00Z".into())]);
+    assert_eq!(
+        ids(&out),
+        [5, 6],
+        "3 and 4 were emitted before; 5 is not lost"
+    );
+    assert_eq!(
+        sent(&api, 1, "since"),
+        [Some("2024-01-01T02:00:00Z".into())]
+    );
 
     // Nothing new: the boundary record 6 is not emitted again.
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "");
-    assert_eq!(sent(&api, 2, "since"), [Some("2024-01-01T03:00:00Z".into())]);
+    assert_eq!(
+        sent(&api, 2, "since"),
+        [Some("2024-01-01T03:00:00Z".into())]
+    );
     assert_eq!(api.seen().len(), 3);
 }
 
@@ -119,16 +152,37 @@ fn a_lookback_asks_from_earlier_and_reads_that_stretch_again() {
     let state = dir.path().join("state.json");
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids: Vec<u64> = out.records().iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = out
+        .records()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, [2, 3]);
-    assert_eq!(sent(&api, 0, "since"), [Some("2024-01-01T01:00:00Z".into())]);
+    assert_eq!(
+        sent(&api, 0, "since"),
+        [Some("2024-01-01T01:00:00Z".into())]
+    );
     // A record that arrived late, within the lookback of the last value.
-    events.lock().unwrap().push(event(4, "2024-01-01T04:30:00Z"));
+    events
+        .lock()
+        .unwrap()
+        .push(event(4, "2024-01-01T04:30:00Z"));
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids: Vec<u64> = out.records().iter().map(|r| r["id"].as_u64().unwrap()).collect();
-    assert_eq!(ids, [4, 2, 3], "the late record, and the lookback's stretch again");
-    assert_eq!(sent(&api, 1, "since"), [Some("2024-01-01T04:00:00Z".into())]);
+    let ids: Vec<u64> = out
+        .records()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [4, 2, 3],
+        "the late record, and the lookback's stretch again"
+    );
+    assert_eq!(
+        sent(&api, 1, "since"),
+        [Some("2024-01-01T04:00:00Z".into())]
+    );
 }
 
 #[test]
@@ -149,11 +203,18 @@ fn an_end_value_is_sent_and_newer_records_are_skipped() {
     let state = dir.path().join("state.json");
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids: Vec<u64> = out.records().iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = out
+        .records()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, [1, 2]);
     assert_eq!(sent(&api, 0, "to"), [Some("2024-01-02T00:00:00Z".into())]);
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    assert_eq!(saved["seen_max"], "2024-01-02T00:00:00Z", "the end caps the cursor");
+    assert_eq!(
+        saved["seen_max"], "2024-01-02T00:00:00Z",
+        "the end caps the cursor"
+    );
 }
 
 fn windowed(api: &TestApi, end: Option<&str>) -> Value {
@@ -187,7 +248,11 @@ fn date_windows_step_through_the_range_each_with_its_pages_and_checkpoint() {
     let state = dir.path().join("state.json");
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids: Vec<u64> = out.records().iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = out
+        .records()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, [1, 2, 3, 4, 5]);
     // Day 2 has three events: two pages.
     let windows: Vec<(Option<String>, Option<String>, Option<String>)> = api
@@ -201,7 +266,13 @@ fn date_windows_step_through_the_range_each_with_its_pages_and_checkpoint() {
             )
         })
         .collect();
-    let w = |a: &str, b: &str, p: &str| (Some(a.to_string()), Some(b.to_string()), Some(p.to_string()));
+    let w = |a: &str, b: &str, p: &str| {
+        (
+            Some(a.to_string()),
+            Some(b.to_string()),
+            Some(p.to_string()),
+        )
+    };
     assert_eq!(
         windows,
         [
@@ -211,7 +282,11 @@ fn date_windows_step_through_the_range_each_with_its_pages_and_checkpoint() {
             w("2024-01-03", "2024-01-04", "1"),
         ]
     );
-    assert!(out.stderr.contains("read 5 records in 4 requests"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("read 5 records in 4 requests"),
+        "{}",
+        out.stderr
+    );
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(saved["done"], true);
     assert_eq!(saved["range_end"], "2024-01-04");
@@ -239,7 +314,11 @@ fn a_window_checkpoint_resumes_in_its_window() {
     .unwrap();
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids: Vec<u64> = out.records().iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = out
+        .records()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, [4, 5]);
     assert_eq!(
         sent(&api, 0, "since"),
@@ -255,7 +334,11 @@ fn windows_are_the_partitions_of_a_concurrent_read() {
     let state = dir.path().join("state.json");
     let out = read(&config, &state, &["--concurrency", "3"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let mut ids: Vec<u64> = out.records().iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    let mut ids: Vec<u64> = out
+        .records()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
     ids.sort();
     assert_eq!(ids, [1, 2, 3, 4, 5]);
     assert_eq!(api.seen().len(), 4);
@@ -287,6 +370,11 @@ fn epoch_second_windows_end_with_a_shorter_last_window() {
     assert_eq!(froms, [day(0), day(1), day(2), day(3)]);
     assert_eq!(
         tos,
-        [day(1), day(2), day(3), Some((1_704_067_200 + 3 * 86_400 + 3600).to_string())]
+        [
+            day(1),
+            day(2),
+            day(3),
+            Some((1_704_067_200 + 3 * 86_400 + 3600).to_string())
+        ]
     );
 }

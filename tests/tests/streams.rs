@@ -82,7 +82,10 @@ impl Shop {
                 Reply::json(200, &json!({"data": data, "next": next}))
             }
             ["customers", cid, "invoices", iid, "lines"] => {
-                assert!(iid.starts_with(&format!("{}-", self.customers.iter().position(|x| x == cid).unwrap() + 1)));
+                assert!(iid.starts_with(&format!(
+                    "{}-",
+                    self.customers.iter().position(|x| x == cid).unwrap() + 1
+                )));
                 let data: Vec<Value> = (1..=2)
                     .map(|n| json!({"line": format!("{iid}-l{n}"), "qty": n}))
                     .collect();
@@ -198,7 +201,12 @@ fn every_stream_into_one_output_each_record_tagged_with_its_stream() {
     expected.extend(tagged("lines", lines()));
     assert_eq!(out.records(), expected);
     // `_stream` comes first on the line.
-    assert!(out.stdout.starts_with(r#"{"_stream":"customers","id":"c1""#), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .starts_with(r#"{"_stream":"customers","id":"c1""#),
+        "{}",
+        out.stdout
+    );
     // customers: 2 pages; invoices: its parent again (2) and 4 pages;
     // lines: invoices again (2 + 4) and one request per invoice (4).
     assert!(
@@ -220,7 +228,11 @@ fn one_stream_by_name_reads_records_as_they_are() {
     let api = shop_api(three_customers(), Duration::ZERO);
     let out = read(&config(&api), &["--stream", "invoices"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.records(), invoices(), "no `_stream` for a single stream");
+    assert_eq!(
+        out.records(),
+        invoices(),
+        "no `_stream` for a single stream"
+    );
     // The parent is read page by page as the child needs it.
     assert_eq!(
         paths(&api),
@@ -246,8 +258,9 @@ fn one_stream_by_name_reads_records_as_they_are() {
     let out = read(&config(&api), &["--stream", "orders"]);
     assert_ne!(out.code, 0);
     assert!(
-        out.stderr
-            .contains("--stream orders: the config has no such stream (known: customers, invoices, lines)"),
+        out.stderr.contains(
+            "--stream orders: the config has no such stream (known: customers, invoices, lines)"
+        ),
         "{}",
         out.stderr
     );
@@ -258,10 +271,7 @@ fn output_dir_writes_one_file_per_stream_without_the_tag() {
     let api = shop_api(three_customers(), Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
-    let out = read(
-        &config(&api),
-        &["--output-dir", out_dir.to_str().unwrap()],
-    );
+    let out = read(&config(&api), &["--output-dir", out_dir.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "");
     let file = |name: &str| -> Vec<Value> {
@@ -279,7 +289,10 @@ fn output_dir_writes_one_file_per_stream_without_the_tag() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["customers.ndjson", "invoices.ndjson", "lines.ndjson"]);
+    assert_eq!(
+        names,
+        ["customers.ndjson", "invoices.ndjson", "lines.ndjson"]
+    );
 }
 
 #[test]
@@ -297,7 +310,12 @@ fn the_state_file_holds_one_checkpoint_per_stream() {
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     let streams = saved["streams"].as_object().unwrap();
     assert_eq!(streams.keys().collect::<Vec<_>>(), ["customers"]);
-    assert!(streams["customers"].as_str().unwrap().starts_with(r#"{"done":true"#));
+    assert!(
+        streams["customers"]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"{"done":true"#)
+    );
     // All streams now: customers is done, the others run.
     let before = api.seen().len();
     let out = read(&config(&api), &["--state", state_arg]);
@@ -308,7 +326,11 @@ fn the_state_file_holds_one_checkpoint_per_stream() {
     assert_eq!(api.seen().len() - before, 6 + 10);
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(
-        saved["streams"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        saved["streams"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
         ["customers", "invoices", "lines"]
     );
     // Everything done: nothing is read again.
@@ -323,21 +345,37 @@ fn the_state_file_holds_one_checkpoint_per_stream() {
 fn a_state_file_from_before_streams_still_resumes_the_read_block() {
     let api = TestApi::start(|r| {
         let page: u64 = r.param("page").unwrap().parse().unwrap();
-        let data: Vec<Value> = if page <= 3 { vec![json!({"n": page})] } else { vec![] };
+        let data: Vec<Value> = if page <= 3 {
+            vec![json!({"n": page})]
+        } else {
+            vec![]
+        };
         Reply::json(200, &json!({"data": data}))
     });
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     // A checkpoint as a config of one `read` block saved it: page 3 is next.
-    std::fs::write(&state, r#"{"done":false,"position":{"number":3},"loop_requests":2}"#).unwrap();
+    std::fs::write(
+        &state,
+        r#"{"done":false,"position":{"number":3},"loop_requests":2}"#,
+    )
+    .unwrap();
     let config = json!({"source": {"name": "s", "url": api.url()},
         "read": {"path": "/r", "records": "data", "paginate": {"type": "page", "param": "page"}},
         "streams": {"other": {"path": "/r", "records": "data", "params": {"page": 9}}}});
-    let out = read(&config, &["--state", state.to_str().unwrap(), "--stream", "default"]);
+    let out = read(
+        &config,
+        &["--state", state.to_str().unwrap(), "--stream", "default"],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.records(), [json!({"n": 3})]);
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    assert!(saved["streams"]["default"].as_str().unwrap().starts_with(r#"{"done":true"#));
+    assert!(
+        saved["streams"]["default"]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"{"done":true"#)
+    );
 }
 
 #[test]
@@ -363,7 +401,11 @@ fn validate_names_each_stream_s_path() {
         "streams.a.parent.stream: the parents go round in a circle: a → b → a",
         "streams.bad name: ` ` is not allowed in a stream name",
     ] {
-        assert!(out.stderr.contains(line), "missing {line:?} in:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(line),
+            "missing {line:?} in:\n{}",
+            out.stderr
+        );
     }
 }
 
@@ -418,7 +460,13 @@ fn three_levels_resumed_after_kill_9_emit_every_remaining_record_once() {
     let api = shop_api(shop(), Duration::ZERO);
     let cfg = config(&api);
     let path = config_file(&cfg.to_string(), "json");
-    let base = ["read", path.to_str().unwrap(), "--allow-private", "--stream", "lines"];
+    let base = [
+        "read",
+        path.to_str().unwrap(),
+        "--allow-private",
+        "--stream",
+        "lines",
+    ];
     let (full, _) = run_and_kill(&base, None);
     assert_eq!(full.len(), 13 * 2);
     let full_requests = api.seen().len();
@@ -460,12 +508,20 @@ fn three_levels_resumed_after_kill_9_emit_every_remaining_record_once() {
             .iter()
             .position(|l| Some(l) == lines.first())
             .unwrap_or_else(|| panic!("run {i} starts with a record of the full read: {lines:?}"));
-        assert!(start <= covered, "run {i} skipped records {covered}..{start}");
+        assert!(
+            start <= covered,
+            "run {i} skipped records {covered}..{start}"
+        );
         assert!(covered - start <= 2, "run {i} repeats more than one batch");
         assert_eq!(lines[..], full[start..start + lines.len()], "run {i}");
         covered = start + lines.len();
     }
     assert_eq!(covered, full.len(), "the last run reads to the end");
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    assert!(saved["streams"]["lines"].as_str().unwrap().starts_with(r#"{"done":true"#));
+    assert!(
+        saved["streams"]["lines"]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"{"done":true"#)
+    );
 }

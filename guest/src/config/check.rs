@@ -91,7 +91,6 @@ pub fn check(config: &Value) -> Vec<Problem> {
     problems
 }
 
-
 /// The rules of one read block (`read` or `streams.NAME`, at `at`).
 fn check_read(read: &Value, at: &str, source: &Value, problem: &mut impl FnMut(&str, String)) {
     for block in ["params", "headers", "body"] {
@@ -117,8 +116,7 @@ fn check_read(read: &Value, at: &str, source: &Value, problem: &mut impl FnMut(&
     if is_get && auth["type"] == "api_key" && auth["add_to"] == "body" {
         problem(
             "source.auth.add_to",
-            "a GET request has no body: use `params` or `headers`, or `read.method: POST`"
-                .into(),
+            "a GET request has no body: use `params` or `headers`, or `read.method: POST`".into(),
         );
     }
     let sig = &read["signature"];
@@ -170,7 +168,9 @@ fn check_streams(
         } else if let Some(c) = name.chars().find(|c| !is_name_char(*c)) {
             problem(
                 &at,
-                format!("`{c}` is not allowed in a stream name: only Chinese characters, letters, digits, `_` and `-`"),
+                format!(
+                    "`{c}` is not allowed in a stream name: only Chinese characters, letters, digits, `_` and `-`"
+                ),
             );
         }
         if has_read && name == super::DEFAULT_STREAM {
@@ -198,7 +198,10 @@ fn check_streams(
                 } else if !fields.contains(&p) {
                     problem(
                         &format!("{at}.path"),
-                        format!("`{{{p}}}` is not a name of `parent.fields` (known: {})", fields.join(", ")),
+                        format!(
+                            "`{{{p}}}` is not a name of `parent.fields` (known: {})",
+                            fields.join(", ")
+                        ),
                     );
                 }
             }
@@ -209,13 +212,17 @@ fn check_streams(
         if stream["paginate"]["type"] == "traverse" {
             problem(
                 &format!("{at}.paginate.type"),
-                "a child stream's partitions are its parent's records: it cannot also traverse".into(),
+                "a child stream's partitions are its parent's records: it cannot also traverse"
+                    .into(),
             );
         }
         if !names.contains(&first) {
             problem(
                 &format!("{at}.parent.stream"),
-                format!("no stream `{first}` in `streams` (known: {})", names.join(", ")),
+                format!(
+                    "no stream `{first}` in `streams` (known: {})",
+                    names.join(", ")
+                ),
             );
             continue;
         }
@@ -263,7 +270,9 @@ fn check_incremental(inc: &Value, at: &str, problem: &mut impl FnMut(&str, Strin
             ),
             Some(v) if !number_or_date(v) => problem(
                 &format!("{at}.start"),
-                format!("`{v}` is neither a number nor a date (RFC 3339, ISO 8601 or epoch seconds)"),
+                format!(
+                    "`{v}` is neither a number nor a date (RFC 3339, ISO 8601 or epoch seconds)"
+                ),
             ),
             _ => {}
         }
@@ -272,7 +281,9 @@ fn check_incremental(inc: &Value, at: &str, problem: &mut impl FnMut(&str, Strin
         {
             problem(
                 &format!("{at}.end"),
-                format!("`{v}` is neither a number nor a date (RFC 3339, ISO 8601 or epoch seconds)"),
+                format!(
+                    "`{v}` is neither a number nor a date (RFC 3339, ISO 8601 or epoch seconds)"
+                ),
             );
         }
         if inc["start"].is_number() && inc.get("end").is_none() {

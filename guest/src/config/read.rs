@@ -5,8 +5,8 @@
 use super::parsed::{HttpUrl, JsonPath, NextLink, Parsed};
 use super::signature::Signature;
 use super::values::{Scalar, Values};
-use indexmap::IndexMap;
 use crate::stop::Condition;
+use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

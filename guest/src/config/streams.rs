@@ -106,7 +106,10 @@ mod tests {
 
     #[test]
     fn placeholders_in_order() {
-        assert_eq!(placeholders("/c/{customer_id}/i/{id}/"), ["customer_id", "id"]);
+        assert_eq!(
+            placeholders("/c/{customer_id}/i/{id}/"),
+            ["customer_id", "id"]
+        );
         assert!(placeholders("/plain").is_empty());
     }
 }

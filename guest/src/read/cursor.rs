@@ -75,7 +75,10 @@ impl Cursor {
                 .primary_key
                 .as_ref()
                 .map(|k| k.names().into_iter().map(String::from).collect()),
-            lookback: inc.lookback.as_ref().and_then(|l| dates::duration(&l.0).ok()),
+            lookback: inc
+                .lookback
+                .as_ref()
+                .and_then(|l| dates::duration(&l.0).ok()),
             end: inc.end.as_ref().map(|e| e.0.clone()),
             end_param: inc.end_param.clone(),
             window: inc.window.as_ref().and_then(|w| dates::duration(&w.0).ok()),
@@ -119,7 +122,9 @@ impl Cursor {
         let since = self.since.as_ref()?;
         let follow = self.follow.as_ref()?;
         match follow.lookback {
-            Some(back) => dates::shift(since, -back, follow.format.as_ref()).or(Some(since.clone())),
+            Some(back) => {
+                dates::shift(since, -back, follow.format.as_ref()).or(Some(since.clone()))
+            }
             None => Some(since.clone()),
         }
     }
@@ -220,7 +225,11 @@ impl Cursor {
         if value.is_null() {
             return self.since.is_none();
         }
-        if follow.end.as_ref().is_some_and(|end| order(value, end) == Ordering::Greater) {
+        if follow
+            .end
+            .as_ref()
+            .is_some_and(|end| order(value, end) == Ordering::Greater)
+        {
             return false;
         }
         let key = follow.keys.as_ref().map(|names| key_of(record, names));

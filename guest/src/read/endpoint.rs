@@ -140,7 +140,10 @@ mod tests {
 
     #[test]
     fn path_values_are_percent_encoded() {
-        let values = json!({"id": "a/b c?d#é", "n": 7}).as_object().unwrap().clone();
+        let values = json!({"id": "a/b c?d#é", "n": 7})
+            .as_object()
+            .unwrap()
+            .clone();
         assert_eq!(
             fill_path("/c/{id}/i/{n}/", &values),
             "/c/a%2Fb%20c%3Fd%23%C3%A9/i/7/"

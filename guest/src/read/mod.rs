@@ -113,10 +113,7 @@ impl Reader {
                     fields: parent.fields.clone(),
                     reader: Box::new(reader),
                 };
-                (
-                    Router::of_parents(parents, &saved),
-                    read.paginate.as_ref(),
-                )
+                (Router::of_parents(parents, &saved), read.paginate.as_ref())
             }
             None => Router::open(read.paginate.as_ref(), &saved),
         };
@@ -353,11 +350,15 @@ pub fn partitions(
 /// NDJSON `records` with `fields` set on each (a child stream's parent
 /// fields): a field the record has is replaced in place, others follow
 /// the record's own.
-fn with_fields(records: &[u8], fields: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<u8>, Error> {
+fn with_fields(
+    records: &[u8],
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(records.len() + records.len() / 4);
     for line in records.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let mut record: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line)
-            .map_err(|e| Error::Internal(format!("a flat record: {e}")))?;
+        let mut record: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(line)
+                .map_err(|e| Error::Internal(format!("a flat record: {e}")))?;
         for (k, v) in fields {
             record.insert(k.clone(), v.clone());
         }

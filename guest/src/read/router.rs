@@ -7,9 +7,9 @@
 use crate::config::{Location, Paginate, ReadMethod, ValuesFrom};
 use crate::error::Error;
 use crate::flatten;
+use crate::read::Reader;
 use crate::read::checkpoint::Checkpoint;
 use crate::read::page::parse_json;
-use crate::read::Reader;
 use crate::request::{self, Env, HttpRequest, HttpResponse};
 use serde_json::Value;
 
@@ -208,7 +208,10 @@ impl Router {
     pub fn save(&self, checkpoint: &mut Checkpoint) {
         if let Some(parents) = &self.parents {
             // Only the parent records still to read, and where the parent stands.
-            let rest = self.values.as_ref().map(|v| v[self.index.min(v.len())..].to_vec());
+            let rest = self
+                .values
+                .as_ref()
+                .map(|v| v[self.index.min(v.len())..].to_vec());
             checkpoint.values = rest;
             checkpoint.index = 0;
             checkpoint.parent = Some(Box::new(parents.reader.checkpoint()));

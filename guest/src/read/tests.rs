@@ -480,7 +480,13 @@ fn a_child_stream_resumes_from_every_checkpoint_with_the_rest() {
     let lines = |batches: &[Batch]| -> Vec<String> {
         batches
             .iter()
-            .flat_map(|b| String::from_utf8(b.records.clone()).unwrap().lines().map(String::from).collect::<Vec<_>>())
+            .flat_map(|b| {
+                String::from_utf8(b.records.clone())
+                    .unwrap()
+                    .lines()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
             .collect()
     };
     let full = run(None);
@@ -489,7 +495,10 @@ fn a_child_stream_resumes_from_every_checkpoint_with_the_rest() {
     assert_eq!(all[0], r#"{"n":1,"of":"a","cid":"a"}"#);
     assert_eq!(all[2], r#"{"n":1,"of":"b%20b","cid":"b b"}"#);
     // The first batch carries the parent's page request too.
-    assert_eq!(full.iter().map(|b| b.requests).collect::<Vec<_>>(), [2, 1, 2]);
+    assert_eq!(
+        full.iter().map(|b| b.requests).collect::<Vec<_>>(),
+        [2, 1, 2]
+    );
     for (i, b) in full.iter().enumerate() {
         let rest = lines(&run(Some(&b.checkpoint)));
         assert_eq!(rest, lines(&full[i + 1..]), "resumed after batch {i}");
