@@ -403,6 +403,9 @@ pub async fn read_job(
     }
 }
 
+/// Saves a stream's state (by its name; none: the only stream).
+type SaveStream<'a> = dyn Fn(Option<&str>, String) -> Result<(), Failure> + Sync + 'a;
+
 /// One pass over one stream: as one partition, or its partitions at once
 /// (`--concurrency`); `save` sees the stream's state after every batch.
 #[allow(clippy::too_many_arguments)]
@@ -414,7 +417,7 @@ async fn read_stream(
     target: (Option<&str>, bool),
     checkpoint: Option<String>,
     out: Arc<Mutex<Box<dyn Write + Send>>>,
-    save: &(dyn Fn(Option<&str>, String) -> Result<(), Failure> + Sync),
+    save: &SaveStream<'_>,
     progress: &(dyn Fn(&ReadSummary) + Sync),
 ) -> Result<ReadSummary, (Failure, ReadSummary)> {
     let (stream, tag) = target;

@@ -242,11 +242,26 @@ fn window_events() -> Events {
 
 #[test]
 fn date_windows_step_through_the_range_each_with_its_pages_and_checkpoint() {
+    // examples/recipes/incremental-windows.yaml: `windowed(api, Some("2024-01-04"))`.
     let api = events_api(window_events());
-    let config = windowed(&api, Some("2024-01-04"));
+    let recipe = std::fs::read_to_string(
+        apiconn_tests::bin::root().join("examples/recipes/incremental-windows.yaml"),
+    )
+    .unwrap()
+    .replace("http://127.0.0.1:8080", &api.url());
+    let recipe_path = config_file(&recipe, "yaml");
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let out = read(&config, &state, &[]);
+    let read_recipe = || {
+        run(&[
+            "read",
+            recipe_path.to_str().unwrap(),
+            "--allow-private",
+            "--state",
+            state.to_str().unwrap(),
+        ])
+    };
+    let out = read_recipe();
     assert_eq!(out.code, 0, "{}", out.stderr);
     let ids: Vec<u64> = out
         .records()
@@ -291,7 +306,7 @@ fn date_windows_step_through_the_range_each_with_its_pages_and_checkpoint() {
     assert_eq!(saved["done"], true);
     assert_eq!(saved["range_end"], "2024-01-04");
     // The range is read: the next run asks for nothing.
-    let out = read(&config, &state, &[]);
+    let out = read_recipe();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "");
     assert_eq!(api.seen().len(), 4);

@@ -525,3 +525,29 @@ fn three_levels_resumed_after_kill_9_emit_every_remaining_record_once() {
             .starts_with(r#"{"done":true"#)
     );
 }
+
+#[test]
+fn the_parent_child_recipe_reads_three_levels() {
+    let api = shop_api(three_customers(), Duration::ZERO);
+    let recipe = std::fs::read_to_string(
+        apiconn_tests::bin::root().join("examples/recipes/parent-child.yaml"),
+    )
+    .unwrap()
+    .replace("http://127.0.0.1:8080", &api.url());
+    let path = config_file(&recipe, "yaml");
+    let out = apiconn_tests::bin::run_with_env(
+        &[
+            "read",
+            path.to_str().unwrap(),
+            "--allow-private",
+            "--allow-env",
+            "SHOP_TOKEN",
+            "--stream",
+            "lines",
+        ],
+        &[("SHOP_TOKEN", TOKEN)],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.records(), lines());
+    assert_eq!(api.seen().len(), 10);
+}
