@@ -324,6 +324,8 @@ pub async fn read_job(
     };
     let shared = Arc::new(Mutex::new(out));
     let tag = job.output_dir.is_none() && streams.len() > 1;
+    // One file per stream with --output-dir, created once for the whole job.
+    let mut files: Vec<Arc<Mutex<Box<dyn Write + Send>>>> = Vec::new();
     if let Some(dir) = &job.output_dir {
         std::fs::create_dir_all(dir).map_err(|e| {
             (
@@ -331,23 +333,25 @@ pub async fn read_job(
                 total,
             )
         })?;
+        for stream in &streams {
+            let name = stream.as_deref().unwrap_or("default");
+            let path = dir.join(format!("{name}.ndjson"));
+            let file = std::fs::File::create(&path).map_err(|e| {
+                (
+                    Failure::Run(format!("creating {}: {e}", path.display())),
+                    total,
+                )
+            })?;
+            let file: Box<dyn Write + Send> = Box::new(std::io::BufWriter::new(file));
+            files.push(Arc::new(Mutex::new(file)));
+        }
     }
     loop {
         let mut pass = ReadSummary::default();
-        for stream in &streams {
-            let out = match (&job.output_dir, stream) {
-                (Some(dir), Some(name)) => {
-                    let path = dir.join(format!("{name}.ndjson"));
-                    let file = std::fs::File::create(&path).map_err(|e| {
-                        (
-                            Failure::Run(format!("creating {}: {e}", path.display())),
-                            total,
-                        )
-                    })?;
-                    let file: Box<dyn Write + Send> = Box::new(std::io::BufWriter::new(file));
-                    Arc::new(Mutex::new(file))
-                }
-                _ => shared.clone(),
+        for (i, stream) in streams.iter().enumerate() {
+            let out = match files.get(i) {
+                Some(file) => file.clone(),
+                None => shared.clone(),
             };
             let checkpoint = states.lock().expect("state lock").get(stream.as_deref());
             let before = total;
