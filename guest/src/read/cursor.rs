@@ -405,4 +405,64 @@ mod tests {
         c.save(&mut out);
         assert_eq!(out, saved);
     }
+
+    fn keyed(extra: Value) -> Incremental {
+        let mut v = json!({"param": "since", "from_field": "at", "primary_key": "id"});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn at(id: u64, at: &str) -> Map<String, Value> {
+        json!({"id": id, "at": at}).as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn with_a_primary_key_the_boundary_is_read_and_de_duplicated() {
+        let inc = keyed(json!({"start": "2024-01-01T00:00:00Z"}));
+        let mut c = Cursor::open(Some(&inc), &Checkpoint::default());
+        assert!(c.admit(&at(1, "2024-01-01T00:00:00Z")), ">= start");
+        assert!(c.admit(&at(2, "2024-01-01T02:00:00Z")));
+        assert!(c.admit(&at(3, "2024-01-01T02:00:00+00:00")), "the same instant");
+        let mut done = Checkpoint {
+            done: true,
+            ..Checkpoint::default()
+        };
+        c.save(&mut done);
+        done.done = true;
+        assert_eq!(done.max_keys, [json!(2), json!(3)]);
+        let mut next = Cursor::open(Some(&inc), &done);
+        assert_eq!(next.since(), Some(&json!("2024-01-01T02:00:00Z")));
+        assert!(!next.admit(&at(2, "2024-01-01T02:00:00Z")), "emitted before");
+        assert!(next.admit(&at(4, "2024-01-01T02:00:00Z")), "new at the boundary");
+        assert!(!next.admit(&at(9, "2024-01-01T01:00:00Z")));
+    }
+
+    #[test]
+    fn windows_cover_the_range_once_the_last_one_shorter() {
+        let inc = keyed(json!({"start": "2024-01-01", "end": "2024-01-03T12:00:00Z",
+                                "window": "P1D", "end_param": "until"}));
+        let mut c = Cursor::open(Some(&inc), &Checkpoint::default());
+        assert!(c.begin(0));
+        let mut seen = vec![];
+        loop {
+            let v = c.request_values();
+            seen.push((v[0].2.clone(), v[1].2.clone()));
+            if !c.next_window() {
+                break;
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                (json!("2024-01-01"), json!("2024-01-02")),
+                (json!("2024-01-02"), json!("2024-01-03")),
+                (json!("2024-01-03"), json!("2024-01-03T12:00:00Z")),
+            ]
+        );
+        // A range already read: nothing to ask.
+        let empty = keyed(json!({"start": "2024-01-05", "end": "2024-01-05", "window": "1d"}));
+        assert!(!Cursor::open(Some(&empty), &Checkpoint::default()).begin(0));
+    }
 }
