@@ -424,7 +424,10 @@ mod tests {
         let mut c = Cursor::open(Some(&inc), &Checkpoint::default());
         assert!(c.admit(&at(1, "2024-01-01T00:00:00Z")), ">= start");
         assert!(c.admit(&at(2, "2024-01-01T02:00:00Z")));
-        assert!(c.admit(&at(3, "2024-01-01T02:00:00+00:00")), "the same instant");
+        assert!(
+            c.admit(&at(3, "2024-01-01T02:00:00+00:00")),
+            "the same instant"
+        );
         let mut done = Checkpoint {
             done: true,
             ..Checkpoint::default()
@@ -434,8 +437,14 @@ mod tests {
         assert_eq!(done.max_keys, [json!(2), json!(3)]);
         let mut next = Cursor::open(Some(&inc), &done);
         assert_eq!(next.since(), Some(&json!("2024-01-01T02:00:00Z")));
-        assert!(!next.admit(&at(2, "2024-01-01T02:00:00Z")), "emitted before");
-        assert!(next.admit(&at(4, "2024-01-01T02:00:00Z")), "new at the boundary");
+        assert!(
+            !next.admit(&at(2, "2024-01-01T02:00:00Z")),
+            "emitted before"
+        );
+        assert!(
+            next.admit(&at(4, "2024-01-01T02:00:00Z")),
+            "new at the boundary"
+        );
         assert!(!next.admit(&at(9, "2024-01-01T01:00:00Z")));
     }
 
