@@ -81,7 +81,7 @@ pub async fn density(config: serde_json::Value, instances: usize) -> anyhow::Res
             let opening = async {
                 let mut instance = run::sandboxed(&rt, &prepared, &opts).await?;
                 let reader = instance
-                    .open_reader(&prepared.json, None, None)
+                    .open_reader(&prepared.json, None, None, None)
                     .await
                     .map_err(|e| run::Failure::Run(e.to_string()))?;
                 Ok::<_, run::Failure>((instance, reader))

@@ -27,7 +27,13 @@ pub fn check(
         "tags": config.source.tags,
         "url": config.source.url,
     });
-    let mut reader = Reader::open(config, None)?;
+    // A config of several streams is checked with its first one that has no parent.
+    let first = config
+        .all_streams()
+        .iter()
+        .find(|(_, r)| r.parent.is_none())
+        .map(|(n, _)| n.to_string());
+    let mut reader = Reader::open_stream(&config, first.as_deref(), None)?;
     reader.count_request()?;
     let mut tries = 0;
     let result = reader.send(transport, env, &mut tries);

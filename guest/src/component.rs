@@ -331,9 +331,11 @@ impl source::GuestReader for ReaderResource {
     fn open(
         config: String,
         env: Option<String>,
+        stream: Option<String>,
         state: Option<String>,
     ) -> Result<source::Reader, types::Error> {
-        let reader = read::Reader::open(load(&config, env)?, state.as_deref())?;
+        let config = load(&config, env)?;
+        let reader = read::Reader::open_stream(&config, stream.as_deref(), state.as_deref())?;
         Ok(source::Reader::new(ReaderResource(RefCell::new(reader))))
     }
 
@@ -433,12 +435,32 @@ impl admin::Guest for Component {
         })
     }
 
-    fn partitions(config: String, env: Option<String>) -> Result<Vec<String>, types::Error> {
+    fn partitions(
+        config: String,
+        env: Option<String>,
+        stream: Option<String>,
+    ) -> Result<Vec<String>, types::Error> {
         Ok(read::partitions(
             load(&config, env)?,
+            stream.as_deref(),
             &mut Wasi,
             &mut SystemEnv,
         )?)
+    }
+
+    fn streams(
+        config: String,
+        env: Option<String>,
+    ) -> Result<Vec<admin::StreamInfo>, types::Error> {
+        let config = load(&config, env)?;
+        Ok(config
+            .all_streams()
+            .into_iter()
+            .map(|(name, read)| admin::StreamInfo {
+                name: name.to_string(),
+                parent: read.parent.as_ref().map(|p| p.stream.clone()),
+            })
+            .collect())
     }
 
     fn check(config: String, env: Option<String>) -> Result<String, types::Error> {

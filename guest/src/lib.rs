@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod check;
 pub mod config;
+pub mod dates;
 pub mod error;
 pub mod fields;
 pub mod flatten;

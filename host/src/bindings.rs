@@ -8,6 +8,6 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::apiconn::connector::types::{Error as GuestError, HttpStatusError, Problem};
-pub use self::exports::apiconn::connector::admin::{Grants, SandboxPlan};
+pub use self::exports::apiconn::connector::admin::{Grants, SandboxPlan, StreamInfo};
 pub use self::exports::apiconn::connector::sink::{Rejection, Report};
 pub use self::exports::apiconn::connector::source::Batch;

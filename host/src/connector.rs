@@ -72,6 +72,16 @@ pub struct Connector {
     runtime: Arc<Runtime>,
     config: Arc<Prepared>,
     options: Options,
+    /// The stream this connector reads (none: the config's only stream).
+    stream: Option<String>,
+}
+
+/// A stream of a config: a `read` block (named `default`) or an entry of
+/// `streams`, and the stream whose records are its partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    pub name: String,
+    pub parent: Option<String>,
 }
 
 fn shared_runtime() -> Result<Arc<Runtime>, Error> {
@@ -97,7 +107,34 @@ impl Connector {
             runtime: shared_runtime()?,
             config: Arc::new(run::prepare(config, &options.secrets).map_err(Error::from_failure)?),
             options,
+            stream: None,
         })
+    }
+
+    /// The same config, reading its stream `name` (README "Several
+    /// streams"): [`Connector::reader`], [`Connector::read`] and
+    /// [`Connector::partitions`] then read that stream.
+    pub fn stream(&self, name: &str) -> Connector {
+        Connector {
+            runtime: self.runtime.clone(),
+            config: self.config.clone(),
+            options: self.options.clone(),
+            stream: Some(name.to_string()),
+        }
+    }
+
+    /// The streams of the config, in its order (`read` first, as `default`).
+    pub async fn streams(&self) -> Result<Vec<StreamInfo>, Error> {
+        let streams = run::streams(&self.runtime, &self.config, &self.options)
+            .await
+            .map_err(Error::from_failure)?;
+        Ok(streams
+            .into_iter()
+            .map(|s| StreamInfo {
+                name: s.name,
+                parent: s.parent,
+            })
+            .collect())
     }
 
     fn failure(&self, e: crate::runtime::RunError) -> Error {
@@ -146,7 +183,11 @@ impl Connector {
     pub async fn partitions(&self) -> Result<Vec<String>, Error> {
         let mut instance = self.sandboxed().await?;
         instance
-            .partitions(&self.config.json, self.options.env.as_deref())
+            .partitions(
+                &self.config.json,
+                self.options.env.as_deref(),
+                self.stream.as_deref(),
+            )
             .await
             .map_err(|e| self.failure(e))
     }
@@ -164,6 +205,7 @@ impl Connector {
             .open_reader(
                 &self.config.json,
                 self.options.env.as_deref(),
+                self.stream.as_deref(),
                 checkpoint.as_deref(),
             )
             .await

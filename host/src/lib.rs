@@ -17,5 +17,5 @@ pub mod secrets;
 pub mod state;
 pub mod write;
 
-pub use connector::{Connector, Reader, RecordBatch, Sink};
+pub use connector::{Connector, Reader, RecordBatch, Sink, StreamInfo};
 pub use error::Error;

@@ -89,9 +89,16 @@ enum Command {
         /// How long --follow waits between reads: 500ms, 30s, 5m, 1h.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         interval: std::time::Duration,
-        /// How many partitions (traverse values) run at once.
+        /// How many partitions (traverse values, date windows) run at once.
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
+        /// Read only this stream of the config's `streams` (repeatable); default: every stream.
+        #[arg(long = "stream", value_name = "NAME")]
+        streams: Vec<String>,
+        /// Write each stream to DIR/<stream>.ndjson instead of one output
+        /// (where several streams share one, each record starts with `_stream`).
+        #[arg(long, value_name = "DIR", conflicts_with = "output")]
+        output_dir: Option<PathBuf>,
     },
     /// Write NDJSON records from stdin (or --input) to the API.
     Write {
@@ -220,6 +227,8 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             follow,
             interval,
             concurrency,
+            streams,
+            output_dir,
         } => match prepare(&config, &opts) {
             Err(f) => Err(f),
             Ok(prepared) => {
@@ -230,6 +239,8 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
                     follow,
                     interval,
                     concurrency,
+                    streams,
+                    output_dir,
                 };
                 read(&rt, &prepared, &opts, how).await
             }
@@ -277,6 +288,8 @@ struct ReadHow<'a> {
     follow: bool,
     interval: std::time::Duration,
     concurrency: usize,
+    streams: Vec<String>,
+    output_dir: Option<PathBuf>,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -355,6 +368,8 @@ async fn read(
         concurrency: how.concurrency,
         stop: stop.clone(),
         progress: Some(&progress),
+        streams: how.streams,
+        output_dir: how.output_dir,
     };
     let result = apiconn::read::read_job(rt, prepared, opts, job, out).await;
     if let Some(bar) = bar {
@@ -444,6 +459,8 @@ async fn demo_read(rt: &Runtime) -> Result<(), Failure> {
         follow: false,
         interval: std::time::Duration::ZERO,
         concurrency: 1,
+        streams: vec![],
+        output_dir: None,
     };
     read(rt, &prepared, &opts, how).await
 }

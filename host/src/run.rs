@@ -212,10 +212,24 @@ pub async fn partitions(
     rt: &Runtime,
     config: &Prepared,
     opts: &Options,
+    stream: Option<&str>,
 ) -> Result<Vec<String>, Failure> {
     let mut instance = sandboxed(rt, config, opts).await?;
     instance
-        .partitions(&config.json, opts.env.as_deref())
+        .partitions(&config.json, opts.env.as_deref(), stream)
+        .await
+        .map_err(|e| config.failure(e))
+}
+
+/// The streams of a config, in its order (`read` first, as `default`).
+pub async fn streams(
+    rt: &Runtime,
+    config: &Prepared,
+    opts: &Options,
+) -> Result<Vec<crate::bindings::StreamInfo>, Failure> {
+    let mut instance = closed(rt, opts, &config.masker.values()).await?;
+    instance
+        .streams(&config.json, opts.env.as_deref())
         .await
         .map_err(|e| config.failure(e))
 }

@@ -2,7 +2,7 @@
 //! instances of it, each in its own store with its own limits.
 
 use crate::bindings::{
-    Batch, Connector, ConnectorPre, GuestError, Problem, Rejection, Report, SandboxPlan,
+    Batch, Connector, ConnectorPre, GuestError, Problem, Rejection, Report, SandboxPlan, StreamInfo,
 };
 use crate::egress::Egress;
 use anyhow::{Context as _, Result};
@@ -412,10 +412,25 @@ impl Instance {
         &mut self,
         config: &str,
         env: Option<&str>,
+        stream: Option<&str>,
     ) -> Result<Vec<String>, RunError> {
         self.try_call(async |b, s| {
             b.apiconn_connector_admin()
-                .call_partitions(s, config, env)
+                .call_partitions(s, config, env, stream)
+                .await
+        })
+        .await
+    }
+
+    /// The streams of a config, in its order.
+    pub async fn streams(
+        &mut self,
+        config: &str,
+        env: Option<&str>,
+    ) -> Result<Vec<StreamInfo>, RunError> {
+        self.try_call(async |b, s| {
+            b.apiconn_connector_admin()
+                .call_streams(s, config, env)
                 .await
         })
         .await
@@ -435,11 +450,12 @@ impl Instance {
         &mut self,
         config: &str,
         env: Option<&str>,
+        stream: Option<&str>,
         state: Option<&str>,
     ) -> Result<ResourceAny, RunError> {
         self.try_call(async |b, s| {
             let reader = b.apiconn_connector_source().reader();
-            reader.call_open(s, config, env, state).await
+            reader.call_open(s, config, env, stream, state).await
         })
         .await
     }

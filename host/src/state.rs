@@ -70,6 +70,71 @@ impl Saved {
     }
 }
 
+/// What the state file of a whole read holds: the state of its one
+/// stream as it is (a config of one `read` block, the format from before
+/// streams), or `{"streams": {NAME: STATE, …}}`, each stream's state
+/// (a checkpoint or a partitioned read's states) by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamStates {
+    Single(Option<String>),
+    Streams(std::collections::BTreeMap<String, String>),
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamsFile {
+    streams: std::collections::BTreeMap<String, String>,
+}
+
+impl StreamStates {
+    /// The state of a config of one `read` block.
+    pub fn single(text: Option<String>) -> StreamStates {
+        StreamStates::Single(text)
+    }
+
+    /// The states of a config with `streams`; a state file from before
+    /// streams is the state of the `read` block (`default`).
+    pub fn parse(text: Option<&str>) -> StreamStates {
+        let mut streams = std::collections::BTreeMap::new();
+        if let Some(text) = text {
+            match serde_json::from_str::<StreamsFile>(text) {
+                Ok(file) => streams = file.streams,
+                Err(_) => {
+                    streams.insert("default".to_string(), text.to_string());
+                }
+            }
+        }
+        StreamStates::Streams(streams)
+    }
+
+    /// The saved state of `stream` (none: the only one).
+    pub fn get(&self, stream: Option<&str>) -> Option<String> {
+        match (self, stream) {
+            (StreamStates::Single(s), _) => s.clone(),
+            (StreamStates::Streams(m), Some(name)) => m.get(name).cloned(),
+            (StreamStates::Streams(_), None) => None,
+        }
+    }
+
+    pub fn set(&mut self, stream: Option<&str>, text: String) {
+        match (self, stream) {
+            (StreamStates::Streams(m), Some(name)) => {
+                m.insert(name.to_string(), text);
+            }
+            (me, _) => *me = StreamStates::Single(Some(text)),
+        }
+    }
+
+    pub fn to_text(&self) -> String {
+        match self {
+            StreamStates::Single(s) => s.clone().unwrap_or_default(),
+            StreamStates::Streams(m) => {
+                serde_json::to_string(&StreamsFile { streams: m.clone() }).expect("states are JSON")
+            }
+        }
+    }
+}
+
 /// A checkpoint file, replaced atomically: a temporary file beside it,
 /// written and fsynced, then renamed over it (and the directory fsynced).
 pub struct StateFile {
@@ -130,6 +195,22 @@ mod tests {
         // A checkpoint with more keys than `partitions` is a checkpoint.
         let odd = r#"{"partitions":{},"page":1}"#;
         assert_eq!(Saved::parse(odd), Saved::Single(odd.into()));
+    }
+
+    #[test]
+    fn stream_states_by_name_and_the_old_format_as_default() {
+        let mut s = StreamStates::parse(None);
+        s.set(Some("b"), "{\"done\":true}".into());
+        s.set(Some("a"), "x".into());
+        let text = s.to_text();
+        assert_eq!(text, r#"{"streams":{"a":"x","b":"{\"done\":true}"}}"#);
+        assert_eq!(StreamStates::parse(Some(&text)), s);
+        let old = StreamStates::parse(Some(r#"{"done":false,"position":{"number":3}}"#));
+        assert_eq!(
+            old.get(Some("default")).as_deref(),
+            Some(r#"{"done":false,"position":{"number":3}}"#)
+        );
+        assert_eq!(old.get(Some("other")), None);
     }
 
     #[test]

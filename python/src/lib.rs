@@ -112,9 +112,14 @@ fn arrow_type(kind: &str) -> Option<DataType> {
 
 /// The schema of a config's records: its `read.fields`, or one `record`
 /// column holding each record as JSON text.
-fn schema_of(config: &serde_json::Value) -> SchemaRef {
-    let fields = config
-        .get("read")
+fn schema_of(config: &serde_json::Value, stream: Option<&str>) -> SchemaRef {
+    let block = match stream {
+        Some(name) if name != "default" || config.get("read").is_none() => {
+            config.get("streams").and_then(|s| s.get(name))
+        }
+        _ => config.get("read"),
+    };
+    let fields = block
         .and_then(|r| r.get("fields"))
         .and_then(|f| f.as_array());
     let columns: Option<Vec<Field>> = fields.map(|fields| {
@@ -232,7 +237,7 @@ struct NativeConnector {
 #[pymethods]
 impl NativeConnector {
     #[new]
-    #[pyo3(signature = (config_json, env, allow_private, allow_env, allow_env_prefix, allow_insecure_tls, secrets_dir, max_memory_mib, max_cpu_ms, max_response_bytes, max_timeout_ms, resolve, origin))]
+    #[pyo3(signature = (config_json, env, allow_private, allow_env, allow_env_prefix, allow_insecure_tls, secrets_dir, max_memory_mib, max_cpu_ms, max_response_bytes, max_timeout_ms, resolve, origin, stream=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -249,6 +254,7 @@ impl NativeConnector {
         max_timeout_ms: u32,
         resolve: Vec<String>,
         origin: Option<String>,
+        stream: Option<String>,
     ) -> PyResult<Self> {
         let config: serde_json::Value = serde_json::from_str(config_json)
             .map_err(|e| config_error(py, format!("not valid JSON: {e}")))?;
@@ -280,7 +286,7 @@ impl NativeConnector {
             },
             resolve,
         };
-        let schema = schema_of(&config);
+        let schema = schema_of(&config, stream.as_deref());
         let name = config
             .pointer("/source/name")
             .and_then(|n| n.as_str())
@@ -309,6 +315,10 @@ impl NativeConnector {
             (e, _) => to_py(py, e),
         })?;
         let name = connector.mask(&name);
+        let connector = match &stream {
+            Some(s) => connector.stream(s),
+            None => connector,
+        };
         Ok(NativeConnector {
             connector: Arc::new(connector),
             schema,
@@ -339,6 +349,13 @@ impl NativeConnector {
     fn partitions(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         let c = self.connector.clone();
         block(py, async move { c.partitions().await }).map_err(|e| to_py(py, e))
+    }
+
+    /// The config's streams as `(name, parent)`, in its order.
+    fn streams(&self, py: Python<'_>) -> PyResult<Vec<(String, Option<String>)>> {
+        let c = self.connector.clone();
+        let streams = block(py, async move { c.streams().await }).map_err(|e| to_py(py, e))?;
+        Ok(streams.into_iter().map(|s| (s.name, s.parent)).collect())
     }
 
     /// The records' Arrow schema (from `read.fields`, or one `record`

@@ -182,3 +182,23 @@ def test_secrets_are_resolved_by_the_connector_not_in_the_plan(spark, api):
         read(spark, config, allow_env="APICONN_SECRET_SPARK_TEST").load().collect()
     assert "HttpStatusError" in str(e.value) and "***" in str(e.value)
     assert secret not in str(e.value)
+
+
+def test_the_stream_option_picks_a_stream_and_its_schema(spark, api):
+    api.add([{"id": i, "city": "hz" if i % 2 else "bj"} for i in range(1, 8)])
+    one = api.config()
+    ids = [{"name": "id", "type": "long"}]
+    config = {
+        "source": one["source"],
+        "streams": {
+            "hz": dict(one["read"], params={"per_page": 2, "city": "hz"}, fields=ids),
+            "bj": dict(
+                one["read"], params={"per_page": 2, "city": "bj"}, fields=[*ids, {"name": "city"}]
+            ),
+        },
+    }
+    df = read(spark, config).option("stream", "bj").load()
+    assert df.schema == StructType(
+        [StructField("id", LongType()), StructField("city", StringType())]
+    )
+    assert [(r.id, r.city) for r in df.collect()] == [(2, "bj"), (4, "bj"), (6, "bj")]

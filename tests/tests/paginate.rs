@@ -418,7 +418,7 @@ mod resume {
         let prepared = run::prepare(config.clone(), &opts.secrets).unwrap();
         let mut instance = run::sandboxed(rt, &prepared, &opts).await.unwrap();
         let reader = instance
-            .open_reader(&prepared.json, None, state)
+            .open_reader(&prepared.json, None, None, state)
             .await
             .unwrap();
         let mut out = vec![];

@@ -65,72 +65,18 @@ pub fn check(config: &Value) -> Vec<Problem> {
     }
     let read = &config["read"];
     if read.is_object() {
-        for block in ["params", "headers"] {
-            check_values(&read[block], &format!("read.{block}"), &mut problem);
-        }
-        check_body(read, &mut problem);
-        let is_get = read["method"].as_str().is_none_or(|m| m == "GET");
-        if is_get && read["incremental"]["in"].as_str() == Some("body") {
+        check_read(read, "read", source, &mut problem);
+        if read.get("parent").is_some() {
             problem(
-                "read.incremental.in",
-                "a GET request has no body: use `in: params`, or `method: POST`".into(),
-            );
-        }
-        for (loop_, at) in [
-            (&read["paginate"], "read.paginate"),
-            (&read["paginate"]["then"], "read.paginate.then"),
-        ] {
-            if loop_["type"] == "offset"
-                && let Err(e) = offset_step(read, loop_)
-            {
-                problem(&format!("{at}.step"), e);
-            }
-        }
-        let loops = [&read["paginate"], &read["paginate"]["then"]];
-        if is_get && loops.iter().any(|l| l["in"].as_str() == Some("body")) {
-            problem(
-                "read.paginate.in",
-                "a GET request has no body: use `method: POST`".into(),
-            );
-        }
-        if is_get && read["body"].as_object().is_some_and(|b| !b.is_empty()) {
-            problem(
-                "read.body",
-                "a GET request has no body: use `method: POST`".into(),
-            );
-        }
-        grammar::<Path>(&read["records"], "read.records", &mut problem);
-        check_paginate(&read["paginate"], "read.paginate", &mut problem);
-        let auth = &source["auth"];
-        if is_get && auth["type"] == "api_key" && auth["add_to"] == "body" {
-            problem(
-                "source.auth.add_to",
-                "a GET request has no body: use `params` or `headers`, or `read.method: POST`"
+                "read.parent",
+                "only a stream of `streams` can have a parent: move this block into `streams`"
                     .into(),
             );
         }
-        let sig = &read["signature"];
-        if is_get && sig["location"] == "body" {
-            problem(
-                "read.signature.location",
-                "a GET request has no body: use `params` or `headers`".into(),
-            );
-        }
-        check_signature(sig, "read", &mut problem);
-        if let Some(fields) = read["fields"].as_array() {
-            let mut seen = std::collections::HashSet::new();
-            for (i, f) in fields.iter().enumerate() {
-                let Some(out) = f["as"].as_str().or_else(|| f["name"].as_str()) else {
-                    continue;
-                };
-                if !seen.insert(out.to_string()) {
-                    problem(
-                        &format!("read.fields[{i}]"),
-                        format!("output field `{out}` appears twice"),
-                    );
-                }
-            }
-        }
+    }
+    let streams = &config["streams"];
+    if let Some(streams) = streams.as_object() {
+        check_streams(streams, read.is_object(), source, &mut problem);
     }
     let write = &config["write"];
     if write.is_object() {
@@ -141,10 +87,10 @@ pub fn check(config: &Value) -> Vec<Problem> {
         check_signature(&write["signature"], "write", &mut problem);
         check_write(write, &mut problem);
     }
-    if config.is_object() && !read.is_object() && !write.is_object() {
+    if config.is_object() && !read.is_object() && !write.is_object() && !streams.is_object() {
         problem(
             "",
-            "the config has neither a `read` nor a `write` block".into(),
+            "the config has neither a `read`, `streams` nor a `write` block".into(),
         );
     }
     problems
@@ -184,6 +130,85 @@ fn check_login(auth: &Value, problem: &mut impl FnMut(&str, String)) {
             &auth["refresh"][key],
             &format!("source.auth.refresh.{key}"),
             problem,
+        );
+    }
+}
+
+/// The rules of one read block (`read` or `streams.NAME`, at `at`).
+fn check_read(read: &Value, at: &str, source: &Value, problem: &mut impl FnMut(&str, String)) {
+    for block in ["params", "headers"] {
+        check_values(&read[block], &format!("{at}.{block}"), problem);
+    }
+    check_body(read, at, problem);
+    let is_get = read["method"].as_str().is_none_or(|m| m == "GET");
+    if is_get && read["incremental"]["in"].as_str() == Some("body") {
+        problem(
+            &format!("{at}.incremental.in"),
+            "a GET request has no body: use `in: params`, or `method: POST`".into(),
+        );
+    }
+    for (loop_, path) in [
+        (&read["paginate"], format!("{at}.paginate")),
+        (&read["paginate"]["then"], format!("{at}.paginate.then")),
+    ] {
+        if loop_["type"] == "offset"
+            && let Err(e) = offset_step(read, loop_)
+        {
+            problem(&format!("{path}.step"), e);
+        }
+    }
+    let loops = [&read["paginate"], &read["paginate"]["then"]];
+    if is_get && loops.iter().any(|l| l["in"].as_str() == Some("body")) {
+        problem(
+            &format!("{at}.paginate.in"),
+            "a GET request has no body: use `method: POST`".into(),
+        );
+    }
+    if is_get && read["body"].as_object().is_some_and(|b| !b.is_empty()) {
+        problem(
+            &format!("{at}.body"),
+            "a GET request has no body: use `method: POST`".into(),
+        );
+    }
+    grammar::<Path>(&read["records"], &format!("{at}.records"), problem);
+    check_paginate(&read["paginate"], &format!("{at}.paginate"), problem);
+    let auth = &source["auth"];
+    if is_get && auth["type"] == "api_key" && auth["add_to"] == "body" {
+        problem(
+            "source.auth.add_to",
+            "a GET request has no body: use `params` or `headers`, or `read.method: POST`".into(),
+        );
+    }
+    let sig = &read["signature"];
+    if is_get && sig["location"] == "body" {
+        problem(
+            &format!("{at}.signature.location"),
+            "a GET request has no body: use `params` or `headers`".into(),
+        );
+    }
+    check_signature(sig, at, problem);
+    if let Some(fields) = read["fields"].as_array() {
+        let mut seen = std::collections::HashSet::new();
+        for (i, f) in fields.iter().enumerate() {
+            let Some(out) = f["as"].as_str().or_else(|| f["name"].as_str()) else {
+                continue;
+            };
+            if !seen.insert(out.to_string()) {
+                problem(
+                    &format!("{at}.fields[{i}]"),
+                    format!("output field `{out}` appears twice"),
+                );
+            }
+        }
+    }
+
+    check_incremental(&read["incremental"], &format!("{at}.incremental"), problem);
+    if read["incremental"].get("window").is_some()
+        && (read["paginate"]["type"] == "traverse" || read.get("parent").is_some())
+    {
+        problem(
+            &format!("{at}.incremental.window"),
+            "date windows are the partitions of this read: they cannot be combined with a traverse or a parent".into(),
         );
     }
 }
@@ -230,6 +255,148 @@ fn check_write(write: &Value, problem: &mut impl FnMut(&str, String)) {
             "write.bisect",
             "only a batch can be split: use `mode: batch`".into(),
         );
+    }
+}
+
+/// The rules of `streams`: names, parents, path placeholders.
+fn check_streams(
+    streams: &serde_json::Map<String, Value>,
+    has_read: bool,
+    source: &Value,
+    problem: &mut impl FnMut(&str, String),
+) {
+    let names: Vec<&str> = streams.keys().map(String::as_str).collect();
+    for (name, stream) in streams {
+        let at = format!("streams.{name}");
+        if name.is_empty() {
+            problem(&at, "a stream needs a name".into());
+        } else if let Some(c) = name.chars().find(|c| !is_name_char(*c)) {
+            problem(
+                &at,
+                format!(
+                    "`{c}` is not allowed in a stream name: only Chinese characters, letters, digits, `_` and `-`"
+                ),
+            );
+        }
+        if has_read && name == super::DEFAULT_STREAM {
+            problem(
+                &at,
+                "`default` is the stream of the `read` block: give this one another name".into(),
+            );
+        }
+        if !stream.is_object() {
+            continue;
+        }
+        check_read(stream, &at, source, problem);
+        let parent = &stream["parent"];
+        let fields: Vec<&str> = parent["fields"]
+            .as_object()
+            .map(|f| f.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        if let Some(path) = stream["path"].as_str() {
+            for p in super::placeholders(path) {
+                if !parent.is_object() {
+                    problem(
+                        &format!("{at}.path"),
+                        format!("`{{{p}}}` is filled from a parent's records: add `parent`"),
+                    );
+                } else if !fields.contains(&p) {
+                    problem(
+                        &format!("{at}.path"),
+                        format!(
+                            "`{{{p}}}` is not a name of `parent.fields` (known: {})",
+                            fields.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        let Some(first) = parent["stream"].as_str() else {
+            continue;
+        };
+        if stream["paginate"]["type"] == "traverse" {
+            problem(
+                &format!("{at}.paginate.type"),
+                "a child stream's partitions are its parent's records: it cannot also traverse"
+                    .into(),
+            );
+        }
+        if !names.contains(&first) {
+            problem(
+                &format!("{at}.parent.stream"),
+                format!(
+                    "no stream `{first}` in `streams` (known: {})",
+                    names.join(", ")
+                ),
+            );
+            continue;
+        }
+        // Parents form a chain that ends.
+        let mut chain = vec![name.as_str()];
+        let mut next = Some(first);
+        while let Some(p) = next {
+            if chain.contains(&p) {
+                chain.push(p);
+                problem(
+                    &format!("{at}.parent.stream"),
+                    format!("the parents go round in a circle: {}", chain.join(" → ")),
+                );
+                break;
+            }
+            chain.push(p);
+            next = streams.get(p).and_then(|s| s["parent"]["stream"].as_str());
+        }
+    }
+}
+
+/// The rules of `incremental` that a schema cannot say: dates, durations, formats.
+fn check_incremental(inc: &Value, at: &str, problem: &mut impl FnMut(&str, String)) {
+    if !inc.is_object() {
+        return;
+    }
+    for key in ["lookback", "window"] {
+        if let Some(v) = inc.get(key)
+            && let Err(e) = crate::dates::duration(v)
+        {
+            problem(&format!("{at}.{key}"), e);
+        }
+    }
+    if let Some(f) = inc["format"].as_str()
+        && let Err(e) = crate::dates::Format::named(f)
+    {
+        problem(&format!("{at}.format"), e);
+    }
+    let number_or_date = |v: &Value| v.is_number() || crate::dates::instant(v).is_some();
+    if inc.get("window").is_some() {
+        match inc.get("start") {
+            None => problem(
+                &format!("{at}.start"),
+                "a `window` slices a range from `start`: give it".into(),
+            ),
+            Some(v) if !number_or_date(v) => problem(
+                &format!("{at}.start"),
+                format!(
+                    "`{v}` is neither a number nor a date (RFC 3339, ISO 8601 or epoch seconds)"
+                ),
+            ),
+            _ => {}
+        }
+        if let Some(v) = inc.get("end")
+            && !number_or_date(v)
+        {
+            problem(
+                &format!("{at}.end"),
+                format!(
+                    "`{v}` is neither a number nor a date (RFC 3339, ISO 8601 or epoch seconds)"
+                ),
+            );
+        }
+        if inc["start"].is_number() && inc.get("end").is_none() {
+            problem(
+                &format!("{at}.end"),
+                "windows over numbers need an `end` (over dates it defaults to now)".into(),
+            );
+        }
     }
 }
 
@@ -384,13 +551,13 @@ const PAGE_SIZE_NAMES: [&str; 6] = [
 
 /// `read.body`: generated values at any depth are checked; a form body
 /// holds scalars only.
-fn check_body(read: &Value, problem: &mut impl FnMut(&str, String)) {
+fn check_body(read: &Value, at: &str, problem: &mut impl FnMut(&str, String)) {
     let Some(body) = read["body"].as_object() else {
         return;
     };
     let form = read["body_format"] == "form";
     for (name, v) in body {
-        let at = format!("read.body.{name}");
+        let at = format!("{at}.body.{name}");
         if form && (v.is_array() || (v.is_object() && generated_in(v).is_none())) {
             problem(
                 &at,
@@ -457,9 +624,9 @@ mod tests {
             "source.auth: missing required key `password`",
             "source.retries: must be at most 10",
             "read.method: expected one of \"GET\", \"POST\"",
-            "read.pathh: unknown key (expected one of: method, path, params, headers, body, body_format, records, paginate, max_requests, flatten, fields, dirty_records, signature, incremental)",
+            "read.pathh: unknown key (expected one of: method, path, params, headers, body, body_format, records, paginate, max_requests, flatten, fields, dirty_records, signature, incremental, parent)",
             "read.flatten.arrays: expected one of \"error\", \"json\", \"drop\"",
-            "extra: unknown key (expected one of: source, read, write)",
+            "extra: unknown key (expected one of: source, read, streams, write)",
             "source.name: ` ` is not allowed: only Chinese characters, letters, digits, `_` and `-`",
             "source.url: scheme `ftp` is not allowed: use http:// or https://",
         ];

@@ -5,6 +5,7 @@ use super::read::{Paginate, Read};
 use super::source::{Auth, Source};
 use super::write::Write;
 use crate::error::Error;
+use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,9 +16,15 @@ use serde_json::Value;
 #[schemars(title = "apiconn connector config")]
 pub struct Config {
     pub source: Source,
-    /// The API input component: read records.
+    /// The API input component: read records. It is the stream named
+    /// `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read: Option<Read>,
+    /// Several named streams (endpoints) sharing `source`, each a `read`
+    /// block of its own (README "Several streams"); names: letters,
+    /// digits, `_` and `-`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<IndexMap<String, Read>>,
     /// The API output component: write records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write: Option<Write>,
@@ -46,12 +53,14 @@ pub fn origins(config: &Config) -> Result<Vec<String>, Error> {
         })
         .collect::<Result<_, _>>()?;
     urls.extend(resolved.iter().map(|(at, u)| (*at, u.as_str())));
-    if let Some(Paginate::Traverse {
-        values_from: Some(from),
-        ..
-    }) = config.read.as_ref().and_then(|r| r.paginate.as_ref())
-    {
-        urls.push(("read.paginate.values_from.url", from.url.text()));
+    for (_, read) in config.all_streams() {
+        if let Some(Paginate::Traverse {
+            values_from: Some(from),
+            ..
+        }) = read.paginate.as_ref()
+        {
+            urls.push(("read.paginate.values_from.url", from.url.text()));
+        }
     }
     let mut origins: Vec<String> = Vec::new();
     for (path, u) in urls {

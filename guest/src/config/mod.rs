@@ -21,6 +21,7 @@ mod parsed;
 mod read;
 mod signature;
 mod source;
+pub mod streams;
 mod values;
 mod write;
 
@@ -31,5 +32,6 @@ pub use parsed::{Grammar, HttpUrl, JsonPath, Parsed, ValueAt, is_token_byte};
 pub use read::*;
 pub use signature::*;
 pub use source::*;
+pub use streams::{DEFAULT_STREAM, placeholders};
 pub use values::*;
 pub use write::*;

@@ -6,6 +6,7 @@ use super::parsed::{HttpUrl, JsonPath, Parsed, ValueAt};
 use super::signature::Signature;
 use super::values::{Body, Scalar, Values};
 use crate::stop::Condition;
+use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -72,11 +73,32 @@ pub struct Read {
     /// Read only newer records on the next run or poll.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<Incremental>,
+    /// In `streams` only: this stream is read once per record of another
+    /// stream of the config, the parent (README "Parent and child streams").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Parent>,
+}
+
+/// The parent of a child stream: each of its records is a partition of
+/// the child. `path` placeholders `{NAME}` take the values of `fields`
+/// (percent-encoded), and every field of `fields` is copied onto the
+/// child's records.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Parent {
+    /// The name of the parent stream in `streams`.
+    pub stream: String,
+    /// NAME → the parent record's (output) field whose value it takes
+    /// (`customer_id: id`).
+    #[schemars(length(min = 1))]
+    pub fields: IndexMap<String, String>,
 }
 
 /// An incremental read: `param` carries the greatest `from_field` seen in
 /// earlier passes (`start` before any), and records not greater than it are
-/// skipped, so a later run or poll emits only newer records.
+/// skipped, so a later run or poll emits only newer records. With
+/// `primary_key` records equal to it are read too (`>=`) and the ones
+/// already emitted are skipped by their key.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Incremental {
@@ -87,6 +109,49 @@ pub struct Incremental {
     pub from_field: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<Scalar>,
+    /// Flattened field(s) that identify a record: the read compares with
+    /// `>=` and skips the records at the boundary value it already emitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_key: Option<Keys>,
+    /// Ask from this much before the value reached (`P1D`, `PT6H`, `1d`,
+    /// `6h`, `30m`, `90s`; a number for numeric cursors). Records of the
+    /// lookback are read and emitted again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookback: Option<Scalar>,
+    /// The last value to read: records greater are skipped. With `window`
+    /// and no `end`: the time the pass starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<Scalar>,
+    /// The request value that carries the end of the range (or of each window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_param: Option<String>,
+    /// Slice the range into windows of this length (`P1D`, `PT1H`, `1d`,
+    /// `12h`; a number for numeric cursors); each window is a partition
+    /// and a checkpoint: `param` = its start, `end_param` = its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Scalar>,
+    /// How computed dates are written in requests: `rfc3339`
+    /// (`2024-01-02T00:00:00Z`), `date` (`2024-01-02`), `epoch` (seconds),
+    /// `epoch_ms` or a strftime format; default: like `start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+/// One field name or several.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Keys {
+    One(String),
+    Several(Vec<String>),
+}
+
+impl Keys {
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Keys::One(k) => vec![k.as_str()],
+            Keys::Several(ks) => ks.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 fn default_max_requests() -> u32 {

@@ -32,6 +32,26 @@ pub struct Checkpoint {
     pub since: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen_max: Option<Value>,
+    /// `incremental.primary_key`: the keys of the records at `since`
+    /// emitted in earlier passes, and of those at `seen_max` in this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub since_keys: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub max_keys: Vec<Value>,
+    /// `incremental.window`: the window being read, `[start, end]`, and
+    /// where the pass's range ends ([`super::cursor`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<(Value, Value)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range_end: Option<Value>,
+    /// This window is the only one of the partition (a partition of
+    /// `admin.partitions`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub one_window: bool,
+    /// A child stream: its parent's checkpoint after the parent batch that
+    /// `values` (the parent records still to read) came from ([`super::router`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Box<Checkpoint>>,
 }
 
 /// Where a loop stands: the value its next request carries.

@@ -7,7 +7,7 @@
 use crate::config::{Body, BodyFormat, Location, Read, ReadMethod, Source, Values};
 use crate::error::Error;
 use crate::request::{self, Env, HttpRequest, Resolved};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub struct Endpoint {
     url: String,
@@ -42,6 +42,7 @@ impl Endpoint {
         &self,
         set: &[Set<'_>],
         next_url: Option<&str>,
+        fill: Option<&Map<String, Value>>,
         env: &mut dyn Env,
     ) -> Result<HttpRequest, Error> {
         let params = self.query(set, env);
@@ -50,7 +51,11 @@ impl Endpoint {
             Some(u) => url::Url::parse(u)
                 .map_err(|e| Error::Response(format!("next-page URL `{u}`: {e}")))?,
             None => {
-                let mut url = request::join_url(&self.url, &self.path)?;
+                let path = match fill {
+                    Some(values) => fill_path(&self.path, values),
+                    None => std::borrow::Cow::Borrowed(self.path.as_str()),
+                };
+                let mut url = request::join_url(&self.url, &path)?;
                 request::add_query(&mut url, &params);
                 url
             }
@@ -93,5 +98,59 @@ impl Endpoint {
             }
         }
         params
+    }
+}
+
+/// Bytes of a path value that go as they are; every other byte is
+/// percent-encoded (RFC 3986 unreserved characters).
+const PATH_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `path` with each `{NAME}` replaced by the percent-encoded text of
+/// `values[NAME]` (a child stream's parent fields).
+pub fn fill_path<'p>(path: &'p str, values: &Map<String, Value>) -> std::borrow::Cow<'p, str> {
+    if !path.contains('{') {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len() + 16);
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let Some(len) = rest[open + 1..].find('}') else {
+            break;
+        };
+        let name = &rest[open + 1..open + 1 + len];
+        out.push_str(&rest[..open]);
+        match values.get(name) {
+            Some(v) => out.extend(percent_encoding::utf8_percent_encode(
+                &request::text(v),
+                PATH_VALUE,
+            )),
+            None => out.push_str(&rest[open..open + 2 + len]),
+        }
+        rest = &rest[open + 2 + len..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn path_values_are_percent_encoded() {
+        let values = json!({"id": "a/b c?d#é", "n": 7})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            fill_path("/c/{id}/i/{n}/", &values),
+            "/c/a%2Fb%20c%3Fd%23%C3%A9/i/7/"
+        );
+        assert_eq!(fill_path("/plain", &values), "/plain");
     }
 }

@@ -64,24 +64,63 @@ pub struct Reader {
     /// Logical requests made in this run, and the cap (`max_requests`).
     requests: u32,
     max_requests: u32,
+    /// Requests and warnings of parent pages read since the last batch
+    /// (a child stream), handed out with the next batch.
+    parent_requests: u32,
+    parent_warnings: Vec<String>,
+    /// [`Cursor::begin`] has run.
+    begun: bool,
 }
 
 impl Reader {
+    /// A reader of the config's only stream.
     pub fn open(config: Config, state: Option<&str>) -> Result<Reader, Error> {
-        let Some(read) = config.read else {
-            return Err(Error::config("read", "the config has no `read` block"));
-        };
-        let mut saved = Checkpoint::parse(state)?;
+        Reader::open_stream(&config, None, state)
+    }
+
+    /// A reader of the stream `stream` (none: the config's only stream),
+    /// from `state` (none: its start).
+    pub fn open_stream(
+        config: &Config,
+        stream: Option<&str>,
+        state: Option<&str>,
+    ) -> Result<Reader, Error> {
+        let (name, _) = config.stream(stream)?;
+        Reader::build(config, name, Checkpoint::parse(state)?, false)
+    }
+
+    /// The reader of stream `name` where `saved` stands; `as_parent`: it is
+    /// read for a child stream, so a finished read stays finished.
+    fn build(
+        config: &Config,
+        name: &str,
+        mut saved: Checkpoint,
+        as_parent: bool,
+    ) -> Result<Reader, Error> {
+        let (_, read) = config.stream(Some(name))?;
         let cursor = Cursor::open(read.incremental.as_ref(), &saved);
-        if cursor.follows() && saved.done {
+        if cursor.follows() && saved.done && !as_parent {
             // A finished pass: the next one starts over, from where the cursor says.
             saved = Checkpoint::default();
         }
-        let (router, then) = Router::open(read.paginate.as_ref(), &saved);
+        let (router, then) = match &read.parent {
+            Some(parent) => {
+                let parent_saved = saved.parent.as_deref().cloned().unwrap_or_default();
+                let reader = Reader::build(config, &parent.stream, parent_saved, true)?;
+                let parents = router::Parents {
+                    stream: parent.stream.clone(),
+                    at: config.stream_path(name),
+                    fields: parent.fields.clone(),
+                    reader: Box::new(reader),
+                };
+                (Router::of_parents(parents, &saved), read.paginate.as_ref())
+            }
+            None => Router::open(read.paginate.as_ref(), &saved),
+        };
         let paginator = Paginator::open(then, &saved)?;
-        let selector = Selector::new(&read, &paginator.response_paths(), cursor.follows());
+        let selector = Selector::new(read, &paginator.response_paths(), cursor.follows());
         Ok(Reader {
-            endpoint: Endpoint::new(&config.source, &read),
+            endpoint: Endpoint::new(&config.source, read),
             requester: Requester::new(&config.source, read.signature.clone())?,
             selector,
             paginator,
@@ -90,6 +129,9 @@ impl Reader {
             done: saved.done,
             requests: 0,
             max_requests: read.max_requests,
+            parent_requests: 0,
+            parent_warnings: Vec::new(),
+            begun: false,
         })
     }
 
@@ -100,6 +142,16 @@ impl Reader {
     /// The OAuth token exchange of this reader's last token request.
     pub fn token_exchange(&self) -> Option<&TokenExchange> {
         self.requester.auth.last_exchange.as_ref()
+    }
+
+    /// Before the first request: the cursor fixes its range (windows).
+    fn begin(&mut self, env: &mut dyn Env) {
+        if !self.begun {
+            self.begun = true;
+            if !self.done && !self.cursor.begin(env.now_ms()) {
+                self.done = true;
+            }
+        }
     }
 
     /// Checks the cap before a new logical request.
@@ -130,6 +182,28 @@ impl Reader {
         self.router.take_values(&req, &resp)
     }
 
+    /// Reads the parent's next page (a child stream): its records are the
+    /// next partitions.
+    fn fetch_parents(
+        &mut self,
+        transport: &mut dyn Transport,
+        env: &mut dyn Env,
+    ) -> Result<(), Error> {
+        let Some(parents) = self.router.parents() else {
+            return Err(Error::Internal("no parent stream to read".into()));
+        };
+        let values = match next_batch(&mut parents.reader, transport, env)? {
+            Some(batch) => {
+                self.parent_requests += batch.requests;
+                self.parent_warnings.extend(batch.warnings);
+                parents.values(&batch.records)?
+            }
+            None => vec![],
+        };
+        self.router.take_parents(values);
+        Ok(())
+    }
+
     /// Sends the next data request, authenticated and signed, with retries.
     pub fn send(
         &mut self,
@@ -139,16 +213,18 @@ impl Reader {
     ) -> Result<(HttpRequest, HttpResponse), Error> {
         // The traverse value, the incremental cursor, the loop value: later ones win.
         let loop_value = self.paginator.request_value();
-        let mut set: Vec<Set> = Vec::with_capacity(3);
+        let cursor_values = self.cursor.request_values();
+        let mut set: Vec<Set> = Vec::with_capacity(4);
         set.extend(self.router.request_value());
-        set.extend(self.cursor.request_value());
+        set.extend(cursor_values.iter().map(|(n, l, v)| (*n, *l, v)));
         if let Some((name, location, value)) = &loop_value {
             set.push((name, *location, value));
         }
         let next_url = self.paginator.next_url();
         let endpoint = &self.endpoint;
+        let fill = self.router.parent_values();
         self.requester.send(transport, env, tries, &mut |env| {
-            endpoint.request(&set, next_url, env)
+            endpoint.request(&set, next_url, fill, env)
         })
     }
 
@@ -193,9 +269,12 @@ impl Reader {
         mut parsed: Parsed<'_>,
         tries: u32,
     ) -> Result<Batch, Error> {
-        let (selected, page_records) =
+        let (mut selected, page_records) =
             self.selector
                 .select(&mut parsed, self.requests, &mut self.cursor)?;
+        if let Some(values) = self.router.parent_values() {
+            selected.records = with_fields(&selected.records, values)?;
+        }
         let loop_requests = self.paginator.answered(&resp.body, page_records);
         let doc = parsed.doc;
         let sent = Sent::of(req);
@@ -210,20 +289,25 @@ impl Reader {
             },
             url: &req.url,
         };
-        if !self.paginator.advance(&page)? && self.router.next_partition() {
+        if !self.paginator.advance(&page)?
+            && !self.cursor.next_window()
+            && self.router.next_partition()
+        {
             self.done = true;
         }
+        let mut warnings = std::mem::take(&mut self.parent_warnings);
+        warnings.extend(selected.warnings);
         Ok(Batch {
             records: selected.records,
             count: selected.count,
             checkpoint: self.checkpoint().text(),
-            requests: tries,
-            warnings: selected.warnings,
+            requests: tries + std::mem::take(&mut self.parent_requests),
+            warnings,
         })
     }
 
     /// Where the read stands, from the pieces its parts keep.
-    fn checkpoint(&self) -> Checkpoint {
+    pub fn checkpoint(&self) -> Checkpoint {
         let mut checkpoint = Checkpoint {
             done: self.done,
             ..Checkpoint::default()
@@ -239,10 +323,20 @@ impl Reader {
 /// value (fetching `values_from` first); empty when the read is one piece.
 pub fn partitions(
     config: Config,
+    stream: Option<&str>,
     transport: &mut dyn Transport,
     env: &mut dyn Env,
 ) -> Result<Vec<String>, Error> {
-    let mut reader = Reader::open(config, None)?;
+    let mut reader = Reader::open_stream(&config, stream, None)?;
+    if reader.cursor.windows() {
+        reader.begin(env);
+        return Ok(reader
+            .cursor
+            .window_partitions()
+            .iter()
+            .map(Checkpoint::text)
+            .collect());
+    }
     if !reader.router.traverses() {
         return Ok(vec![]);
     }
@@ -251,6 +345,27 @@ pub fn partitions(
         reader.fetch_values(transport, env)?;
     }
     Ok(reader.router.partitions(reader.cursor.since()))
+}
+
+/// NDJSON `records` with `fields` set on each (a child stream's parent
+/// fields): a field the record has is replaced in place, others follow
+/// the record's own.
+fn with_fields(
+    records: &[u8],
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(records.len() + records.len() / 4);
+    for line in records.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let mut record: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(line)
+                .map_err(|e| Error::Internal(format!("a flat record: {e}")))?;
+        for (k, v) in fields {
+            record.insert(k.clone(), v.clone());
+        }
+        serde_json::to_writer(&mut out, &record).expect("writing to a Vec");
+        out.push(b'\n');
+    }
+    Ok(out)
 }
 
 /// A 2xx answer that cannot be used as it is.
@@ -274,9 +389,14 @@ pub fn next_batch(
     transport: &mut dyn Transport,
     env: &mut dyn Env,
 ) -> Result<Option<Batch>, Error> {
+    reader.begin(env);
     loop {
         if reader.is_done() {
             return Ok(None);
+        }
+        if reader.router.needs_parents() {
+            reader.fetch_parents(transport, env)?;
+            continue;
         }
         reader.count_request()?;
         if reader.router.needs_values() {

@@ -7,6 +7,7 @@
 use crate::config::{Location, Paginate, ReadMethod, ValuesFrom};
 use crate::error::Error;
 use crate::flatten;
+use crate::read::Reader;
 use crate::read::checkpoint::Checkpoint;
 use crate::read::page::parse_json;
 use crate::request::{self, Env, HttpRequest, HttpResponse};
@@ -21,6 +22,8 @@ struct Traverse {
 
 pub struct Router {
     traverse: Option<Traverse>,
+    /// A child stream: its partitions are its parent's records.
+    parents: Option<Parents>,
     /// The values, once known.
     values: Option<Vec<Value>>,
     /// The value the next request is for.
@@ -36,6 +39,7 @@ impl Router {
     ) -> (Router, Option<&'p Paginate>) {
         let mut router = Router {
             traverse: None,
+            parents: None,
             values: saved.values.clone(),
             index: saved.index,
         };
@@ -61,6 +65,17 @@ impl Router {
         (router, then.as_deref())
     }
 
+    /// The router of a child stream: `parents` give its partitions, one
+    /// per parent record; `saved` holds the parent records still to read.
+    pub fn of_parents(parents: Parents, saved: &Checkpoint) -> Router {
+        Router {
+            traverse: None,
+            parents: Some(parents),
+            values: saved.values.clone(),
+            index: saved.index,
+        }
+    }
+
     /// The read is split by a traverse.
     pub fn traverses(&self) -> bool {
         self.traverse.is_some()
@@ -71,9 +86,39 @@ impl Router {
         self.traverse.is_some() && self.values.is_none()
     }
 
+    /// A child stream has read every record of the parent page it had: the
+    /// next page of the parent is due.
+    pub fn needs_parents(&self) -> bool {
+        self.parents.as_ref().is_some_and(|p| {
+            !p.reader.is_done() && self.values.as_ref().is_none_or(|v| self.index >= v.len())
+        })
+    }
+
+    /// The parents of a child stream.
+    pub fn parents(&mut self) -> Option<&mut Parents> {
+        self.parents.as_mut()
+    }
+
+    /// The records of the parent's next page, as the partitions to read.
+    pub fn take_parents(&mut self, values: Vec<Value>) {
+        self.values = Some(values);
+        self.index = 0;
+    }
+
     /// Every value has been read.
     pub fn finished(&self) -> bool {
-        self.values.as_ref().is_some_and(|v| self.index >= v.len())
+        let values_done = |v: &Vec<Value>| self.index >= v.len();
+        match &self.parents {
+            Some(p) => p.reader.is_done() && self.values.as_ref().is_none_or(values_done),
+            None => self.values.as_ref().is_some_and(values_done),
+        }
+    }
+
+    /// A child stream's current parent fields: the `{NAME}` values of its
+    /// path and the fields copied onto its records.
+    pub fn parent_values(&self) -> Option<&serde_json::Map<String, Value>> {
+        self.parents.as_ref()?;
+        self.values.as_ref()?.get(self.index)?.as_object()
     }
 
     /// The request for the values: `values_from`, without credentials.
@@ -136,9 +181,9 @@ impl Router {
             }
             Some(values) => {
                 self.index = values.len();
-                true
+                self.parents.as_ref().is_none_or(|p| p.reader.is_done())
             }
-            None => true,
+            None => self.parents.as_ref().is_none_or(|p| p.reader.is_done()),
         }
     }
 
@@ -161,8 +206,59 @@ impl Router {
 
     /// This router's piece of the checkpoint.
     pub fn save(&self, checkpoint: &mut Checkpoint) {
+        if let Some(parents) = &self.parents {
+            // Only the parent records still to read, and where the parent stands.
+            let rest = self
+                .values
+                .as_ref()
+                .map(|v| v[self.index.min(v.len())..].to_vec());
+            checkpoint.values = rest;
+            checkpoint.index = 0;
+            checkpoint.parent = Some(Box::new(parents.reader.checkpoint()));
+            return;
+        }
         checkpoint.values.clone_from(&self.values);
         checkpoint.index = self.index;
+    }
+}
+
+/// A child stream's parent (`parent`): the parent stream read by its own
+/// reader — with the source's auth and the parent's pagination — page by
+/// page, and the fields each of its records gives the child.
+pub struct Parents {
+    /// The parent stream's name and the child's config path, for messages.
+    pub stream: String,
+    pub at: String,
+    pub fields: indexmap::IndexMap<String, String>,
+    pub reader: Box<Reader>,
+}
+
+impl Parents {
+    /// The partitions of a parent page: for each record, its `fields`.
+    pub fn values(&self, records: &[u8]) -> Result<Vec<Value>, Error> {
+        let mut out = Vec::new();
+        for line in records.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let record: serde_json::Map<String, Value> = serde_json::from_slice(line)
+                .map_err(|e| Error::Internal(format!("a record of `{}`: {e}", self.stream)))?;
+            let mut picked = serde_json::Map::new();
+            for (name, field) in &self.fields {
+                match record.get(field) {
+                    Some(v) if !v.is_null() => {
+                        picked.insert(name.clone(), v.clone());
+                    }
+                    _ => {
+                        return Err(Error::Response(format!(
+                            "{}.parent.fields.{name}: a record of `{}` has no value at `{field}`: {}",
+                            self.at,
+                            self.stream,
+                            String::from_utf8_lossy(line)
+                        )));
+                    }
+                }
+            }
+            out.push(Value::Object(picked));
+        }
+        Ok(out)
     }
 }
 

@@ -447,3 +447,78 @@ fn incremental_reads_ask_from_the_greatest_value_seen_and_skip_what_was_seen() {
             .all(|r| r.url.query().unwrap().contains("id_gte=5"))
     );
 }
+
+/// customers (two pages) → invoices (one request each): resuming from the
+/// checkpoint of any batch emits exactly the records after it.
+#[test]
+fn a_child_stream_resumes_from_every_checkpoint_with_the_rest() {
+    let config = config::load(
+        r#"{"source":{"name":"a","url":"http://h"},
+            "streams":{
+              "customers":{"path":"/c","records":"data","paginate":{"type":"page","param":"p","stop":["response.last == true"]}},
+              "invoices":{"parent":{"stream":"customers","fields":{"cid":"id"}},"path":"/c/{cid}/i","records":"data"}}}"#,
+        None,
+    )
+    .unwrap();
+    let answer = |req: &HttpRequest| -> String {
+        match req.url.path() {
+            "/c" if req.url.query() == Some("p=1") => {
+                r#"{"data":[{"id":"a"},{"id":"b b"}],"last":false}"#.into()
+            }
+            "/c" => r#"{"data":[{"id":"c"}],"last":true}"#.into(),
+            p => {
+                let cid = p.trim_start_matches("/c/").trim_end_matches("/i");
+                format!(r#"{{"data":[{{"n":1,"of":"{cid}"}},{{"n":2,"of":"{cid}"}}]}}"#)
+            }
+        }
+    };
+    let run = |state: Option<&str>| -> Vec<Batch> {
+        let mut r = Reader::open_stream(&config, Some("invoices"), state).unwrap();
+        let mut s = Answering(&answer);
+        read_all(&mut r, &mut s).unwrap()
+    };
+    let lines = |batches: &[Batch]| -> Vec<String> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                String::from_utf8(b.records.clone())
+                    .unwrap()
+                    .lines()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let full = run(None);
+    let all = lines(&full);
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[0], r#"{"n":1,"of":"a","cid":"a"}"#);
+    assert_eq!(all[2], r#"{"n":1,"of":"b%20b","cid":"b b"}"#);
+    // The first batch carries the parent's page request too.
+    assert_eq!(
+        full.iter().map(|b| b.requests).collect::<Vec<_>>(),
+        [2, 1, 2]
+    );
+    for (i, b) in full.iter().enumerate() {
+        let rest = lines(&run(Some(&b.checkpoint)));
+        assert_eq!(rest, lines(&full[i + 1..]), "resumed after batch {i}");
+    }
+}
+
+/// A transport that answers each request by a function of it.
+struct Answering<'f>(&'f dyn Fn(&HttpRequest) -> String);
+
+impl Transport for Answering<'_> {
+    fn send(
+        &mut self,
+        req: &HttpRequest,
+        _timeout_ms: u32,
+    ) -> Result<HttpResponse, crate::requester::TransportError> {
+        Ok(HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: (self.0)(req).into_bytes(),
+        })
+    }
+    fn sleep(&mut self, _: std::time::Duration) {}
+}

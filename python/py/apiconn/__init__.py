@@ -391,7 +391,8 @@ class Connector:
     TLS verification off), ``secrets_dir`` (where ``${file:NAME}`` reads),
     ``max_memory_mib``, ``max_cpu_ms`` (per call), ``max_response_bytes``,
     ``max_timeout_ms`` (one request with its retries) and ``resolve`` (``HOST:PORT:ADDR``
-    pins).
+    pins). ``stream`` picks the stream of a config with several (``streams``; the
+    ``read`` block is ``"default"``): reads, partitions and the schema are that stream's.
     """
 
     def __init__(
@@ -409,6 +410,7 @@ class Connector:
         max_response_bytes: int = 64 << 20,
         max_timeout_ms: int = 120_000,
         resolve: Iterable[str] = (),
+        stream: Optional[str] = None,
     ) -> None:
         if isinstance(allow_env, str):
             allow_env = [allow_env]
@@ -431,8 +433,10 @@ class Connector:
             int(max_timeout_ms),
             list(resolve),
             origin,
+            stream,
         )
         self.env = env
+        self.stream = stream
 
     @property
     def name(self) -> str:
@@ -459,6 +463,11 @@ class Connector:
         """The initial checkpoints of the read's partitions (one per traverse value; a
         ``values_from`` list is fetched). Empty: one partition, from the start."""
         return self._native.partitions()
+
+    def streams(self) -> list[tuple[str, Optional[str]]]:
+        """The config's streams as ``(name, parent)``, in its order (the ``read`` block
+        first, as ``"default"``)."""
+        return self._native.streams()
 
     def read(self, state: Optional[str] = None) -> Reader:
         """The records batch by batch, from ``state`` (a checkpoint) or the start."""
@@ -490,4 +499,5 @@ class Connector:
 
     def __repr__(self) -> str:
         env = f", env={self.env!r}" if self.env else ""
-        return f"Connector(name={self.name!r}{env})"
+        stream = f", stream={self.stream!r}" if self.stream else ""
+        return f"Connector(name={self.name!r}{env}{stream})"

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from . import ConfigLike, Connector
 
-__all__ = ["resource"]
+__all__ = ["resource", "resources"]
 
 
 def resource(
@@ -33,12 +33,15 @@ def resource(
     name: Optional[str] = None,
     write_disposition: str = "append",
     primary_key: Any = None,
+    stream: Optional[str] = None,
     **options: Any,
 ) -> Any:
-    """A dlt resource reading ``config`` (see :class:`apiconn.Connector` for ``env`` and
-    the keyword options: ``allow_private``, ``allow_env``, ``secrets_dir``, limits)."""
-    connector = Connector(config, env, **options)
-    resource_name = name or connector.name.replace("-", "_")
+    """A dlt resource reading ``config`` — its stream ``stream`` when it has several —
+    (see :class:`apiconn.Connector` for ``env`` and the keyword options:
+    ``allow_private``, ``allow_env``, ``secrets_dir``, limits). Named ``name``, or the
+    stream's name, or ``source.name``."""
+    connector = Connector(config, env, stream=stream, **options)
+    resource_name = name or (stream or connector.name).replace("-", "_")
 
     def records() -> Iterator[pa.Table]:
         state = dlt.current.resource_state()
@@ -67,3 +70,10 @@ def _read(
             yield pa.Table.from_batches([batch])
         # Resumed here only after dlt has taken the batch.
         state[key] = reader.checkpoint
+
+
+def resources(config: ConfigLike, env: Optional[str] = None, **options: Any) -> list[Any]:
+    """One dlt resource per stream of ``config`` (README "Several streams"), each with its
+    own checkpoint in dlt's state, named after its stream."""
+    names = [name for name, _ in Connector(config, env, **options).streams()]
+    return [resource(config, env, stream=name, **options) for name in names]

@@ -18,7 +18,9 @@ Options (all strings):
   ``secrets_dir``, ``max_memory_mib``, ``max_cpu_ms``, ``max_response_bytes``,
   ``max_timeout_ms``, ``resolve`` (comma-separated ``HOST:PORT:ADDR``): as the CLI's
   flags.
-- reads: ``max_batches_per_trigger`` (streaming, default 100 responses per partition).
+- reads: ``stream`` (the stream of a config with several ``streams``; its block gives
+  the schema and the partitions), ``max_batches_per_trigger`` (streaming, default 100
+  responses per partition).
 - writes: ``report_path`` (the summed report as JSON, written by the driver's commit),
   ``reject_path`` (rejected and failed rows as NDJSON ``{"line","reason","record",
   "partition"}``); without ``reject_path`` a write with rejected or failed rows fails
@@ -120,7 +122,9 @@ def connector(options: dict[str, str]) -> Connector:
     for name in ("max_memory_mib", "max_cpu_ms", "max_response_bytes", "max_timeout_ms"):
         if options.get(name):
             kwargs[name] = int(options[name])
-    return Connector(_config(options), options.get("env") or None, **kwargs)
+    return Connector(
+        _config(options), options.get("env") or None, stream=options.get("stream") or None, **kwargs
+    )
 
 
 def _parsed(options: dict[str, str]) -> dict[str, Any]:
@@ -128,8 +132,17 @@ def _parsed(options: dict[str, str]) -> dict[str, Any]:
     return json.loads(load_config(_config(options))[0])
 
 
+def _block(options: dict[str, str]) -> dict[str, Any]:
+    # The read block of .option("stream", NAME) (`read` is "default"), or `read`.
+    parsed = _parsed(options)
+    stream = options.get("stream")
+    if stream and (stream != "default" or "read" not in parsed):
+        return (parsed.get("streams") or {}).get(stream) or {}
+    return parsed.get("read") or {}
+
+
 def _default_schema(options: dict[str, str]) -> StructType:
-    fields = (_parsed(options).get("read") or {}).get("fields") or []
+    fields = _block(options).get("fields") or []
     columns = [
         StructField(f.get("as") or f["name"], _SPARK_TYPES[f.get("type", "string")], True)
         for f in fields
@@ -162,8 +175,10 @@ def _arrow_schema(schema: StructType) -> pa.Schema:
 
 
 def _is_traverse(options: dict[str, str]) -> bool:
-    paginate = (_parsed(options).get("read") or {}).get("paginate") or {}
-    return isinstance(paginate, dict) and paginate.get("type") == "traverse"
+    block = _block(options)
+    paginate = block.get("paginate") or {}
+    windows = "window" in (block.get("incremental") or {})
+    return windows or (isinstance(paginate, dict) and paginate.get("type") == "traverse")
 
 
 def _partition_checkpoints(options: dict[str, str]) -> list[Optional[str]]:
