@@ -66,6 +66,11 @@ pub struct Read {
     /// Read only newer records on the next run or poll.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<Incremental>,
+    /// Every warning is an error (exit status 7), like `apiconn read --strict`:
+    /// a records path missing from a response, a pagination that ended while
+    /// the response says more, skipped dirty records, dropped array fields.
+    #[serde(default)]
+    pub strict: bool,
 }
 
 /// An incremental read: `param` carries the greatest `from_field` seen in
