@@ -126,8 +126,7 @@ fn a_short_page_while_the_total_says_more_is_a_warning() {
 }
 
 #[test]
-fn a_page_loop_without_a_stop_condition_that_ends_on_a_404_suggests_one_and_counts_every_request()
-{
+fn a_page_loop_without_a_stop_condition_that_ends_on_a_404_suggests_one_and_counts_every_request() {
     let api = drf();
     let config = json!({"source": {"name": "t", "url": api.url()},
         "read": {"path": "/items", "records": "results", "paginate": {"type": "page", "param": "page"}}});
@@ -179,14 +178,20 @@ fn with_records_unset_a_response_holding_one_array_suggests_that_key() {
 #[test]
 fn type_json_on_an_array_already_written_as_json_is_not_encoded_twice() {
     let api = TestApi::start(|_| {
-        Reply::json(200, &json!({"data": [{"id": 1, "tags": ["a", "b"], "meta": {"k": 1}}]}))
+        Reply::json(
+            200,
+            &json!({"data": [{"id": 1, "tags": ["a", "b"], "meta": {"k": 1}}]}),
+        )
     });
     let config = json!({"source": {"name": "t", "url": api.url()},
         "read": {"path": "/x", "records": "data", "flatten": {"arrays": "json"},
-                 "fields": [{"name": "id"}, {"name": "tags", "type": "json"}, {"name": "meta.k", "type": "json"}]}});
+                 "fields": [{"name": "id", "type": "long"}, {"name": "tags", "type": "json"}, {"name": "meta.k", "type": "json"}]}});
     let out = read(&config, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout, "{\"id\":1,\"tags\":\"[\\\"a\\\",\\\"b\\\"]\",\"meta.k\":\"1\"}\n");
+    assert_eq!(
+        out.stdout,
+        "{\"id\":1,\"tags\":\"[\\\"a\\\",\\\"b\\\"]\",\"meta.k\":\"1\"}\n"
+    );
 }
 
 #[test]
@@ -228,10 +233,16 @@ fn verbose_logs_one_line_per_request_with_retries_waits_records_and_the_next_pag
         .lines()
         .map(|l| {
             let mut words: Vec<&str> = l.split(' ').collect();
-            for i in 1..words.len() {
-                if words[i - 1] == "in" && words[i].parse::<u64>().is_ok() {
+            for i in 1..words.len().saturating_sub(1) {
+                if words[i - 1] == "in"
+                    && words[i].parse::<u64>().is_ok()
+                    && words[i + 1].starts_with("ms")
+                {
                     words[i] = "N";
                 }
+            }
+            if l.starts_with("read ") {
+                words.pop();
             }
             words.join(" ")
         })
@@ -240,10 +251,10 @@ fn verbose_logs_one_line_per_request_with_retries_waits_records_and_the_next_pag
     assert_eq!(
         shown,
         [
-            format!("GET {url}&page=1 -> 503, 12 bytes in N ms; retry 1 of 2 in N ms"),
-            format!("GET {url}&page=1 -> 200, 31 bytes in N ms, 2 records, next: page=2"),
+            format!("GET {url}&page=1 -> 503, 10 bytes in N ms; retry 1 of 2 in N ms"),
+            format!("GET {url}&page=1 -> 200, 29 bytes in N ms, 2 records, next: page=2"),
             format!("GET {url}&page=2 -> 200, 12 bytes in N ms, 0 records, the read is complete"),
-            "read 2 records in 3 requests (N)".to_string(),
+            "read 2 records in 3 requests".to_string(),
         ],
         "{}",
         out.stderr
@@ -295,7 +306,8 @@ fn check_shows_response_headers_masked_and_the_next_request() {
             &json!({"results": [{"id": 1}], "next": "n", "count": 3}),
         );
         r.headers.push(("x-total-count".into(), "3".into()));
-        r.headers.push(("set-cookie".into(), "session=abc123".into()));
+        r.headers
+            .push(("set-cookie".into(), "session=abc123".into()));
         assert_eq!(req.param("page"), Some("1"));
         r
     });
@@ -334,7 +346,12 @@ fn check_says_what_is_wrong_instead_of_ok() {
         "{}",
         out.stderr
     );
-    let out = run(&["check", path.to_str().unwrap(), "--allow-private", "--strict"]);
+    let out = run(&[
+        "check",
+        path.to_str().unwrap(),
+        "--allow-private",
+        "--strict",
+    ]);
     assert_eq!(out.code, 7, "{}", out.stderr);
 }
 
@@ -345,7 +362,10 @@ mod exit_statuses {
     fn usage_is_2_and_config_is_3() {
         assert_eq!(run(&["read"]).code, 2);
         assert_eq!(run(&["read", "x.json", "--no-such-flag"]).code, 2);
-        let path = config_file(r#"{"source": {"name": "t", "url": "https://x.example"}, "read": {"recods": "a"}}"#, "json");
+        let path = config_file(
+            r#"{"source": {"name": "t", "url": "https://x.example"}, "read": {"recods": "a"}}"#,
+            "json",
+        );
         let out = run(&["validate", path.to_str().unwrap()]);
         assert_eq!(out.code, 3, "{}", out.stderr);
         let out = run(&["read", path.to_str().unwrap()]);
@@ -372,7 +392,7 @@ mod exit_statuses {
         });
         let config = json!({"source": {"name": "t", "url": api.url(),
             "auth": {"type": "oauth2", "token_url": format!("{}/token", api.url()),
-                     "client_id": "i", "client_secret": "s"}}, "read": {"path": "/x"}});
+                     "client_id": "i", "client_secret": "loud-client-secret"}}, "read": {"path": "/x"}});
         let out = read(&config, &[]);
         assert_eq!(out.code, 4, "{}", out.stderr);
         assert!(
@@ -390,11 +410,13 @@ mod exit_statuses {
         let api = TestApi::start(|req| match req.path.as_str() {
             "/gone" => Reply::json(410, &json!({})),
             "/html" => Reply::text(200, "text/html", "<html>"),
-            _ => Reply::json(200, &json!({"items": [{"id": 1}], "next": "again"})),
+            // Every page differs, so only max_requests stops the loop.
+            _ => Reply::json(
+                200,
+                &json!({"items": [{"id": req.param("p").unwrap_or("0")}]}),
+            ),
         });
-        let base = |path: &str| {
-            json!({"source": {"name": "t", "url": api.url(), "retries": 0}, "read": {"path": path}})
-        };
+        let base = |path: &str| json!({"source": {"name": "t", "url": api.url(), "retries": 0}, "read": {"path": path}});
         assert_eq!(read(&base("/gone"), &[]).code, 5);
         assert_eq!(read(&base("/html"), &[]).code, 7);
         // Egress refused: a loopback target without --allow-private.
@@ -414,7 +436,8 @@ mod exit_statuses {
         let mut looping = base("/x");
         looping["read"]["records"] = json!("items");
         looping["read"]["max_requests"] = json!(2);
-        looping["read"]["paginate"] = json!({"type": "page", "param": "p", "stop": ["requests > 5"]});
+        looping["read"]["paginate"] =
+            json!({"type": "page", "param": "p", "stop": ["requests > 5"]});
         let out = read(&looping, &[]);
         assert_eq!(out.code, 6, "{}", out.stderr);
         assert!(out.stderr.contains("read.max_requests (2) reached"));
@@ -477,7 +500,10 @@ fn sigint_and_sigterm_cut_a_one_shot_read_short_with_130_and_143() {
     );
     let (code, stderr) = interrupted(&args, libc::SIGTERM);
     assert_eq!(code, 143, "{stderr}");
-    assert!(stderr.contains(", stopped by SIGTERM before the end"), "{stderr}");
+    assert!(
+        stderr.contains(", stopped by SIGTERM before the end"),
+        "{stderr}"
+    );
     // --follow with --state: a SIGTERM between batches is the clean end.
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
@@ -485,7 +511,10 @@ fn sigint_and_sigterm_cut_a_one_shot_read_short_with_130_and_143() {
     follow.extend(["--state", state.to_str().unwrap(), "--follow"]);
     let (code, stderr) = interrupted(&follow, libc::SIGTERM);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains(", stopped by SIGTERM with the state saved"), "{stderr}");
+    assert!(
+        stderr.contains(", stopped by SIGTERM with the state saved"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -543,7 +572,14 @@ fn validate_checks_secret_references_without_reading_them() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     // Neither the variable nor the file exists: the config is still valid.
-    let out = run(&["validate", p, "--allow-env", "LOUD_CI_TOKEN_NEVER_SET", "--secrets-dir", d]);
+    let out = run(&[
+        "validate",
+        p,
+        "--allow-env",
+        "LOUD_CI_TOKEN_NEVER_SET",
+        "--secrets-dir",
+        d,
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stderr, format!("{p}: valid\n"));
     // Permission is checked as a read would.
@@ -557,17 +593,32 @@ fn validate_checks_secret_references_without_reading_them() {
     )), "{}", out.stderr);
     // --resolve-secrets reads them, as `read` does.
     let out = run(&[
-        "validate", p, "--allow-env", "LOUD_CI_TOKEN_NEVER_SET", "--secrets-dir", d, "--resolve-secrets",
+        "validate",
+        p,
+        "--allow-env",
+        "LOUD_CI_TOKEN_NEVER_SET",
+        "--secrets-dir",
+        d,
+        "--resolve-secrets",
     ]);
     assert_eq!(out.code, 3);
-    assert!(out.stderr.contains("environment variable `LOUD_CI_TOKEN_NEVER_SET` is not set"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("environment variable `LOUD_CI_TOKEN_NEVER_SET` is not set"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn init_writes_the_schema_and_points_json_yaml_and_toml_configs_at_it() {
     let dir = tempfile::tempdir().unwrap();
     let json_config = dir.path().join("orders.json");
-    std::fs::write(&json_config, "{\n  \"source\": {\"name\": \"o\", \"url\": \"https://x.example\"},\n  \"read\": {}\n}\n").unwrap();
+    std::fs::write(
+        &json_config,
+        "{\n  \"source\": {\"name\": \"o\", \"url\": \"https://x.example\"},\n  \"read\": {}\n}\n",
+    )
+    .unwrap();
     let out = run(&["init", json_config.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let schema: Value = serde_json::from_str(
@@ -583,7 +634,11 @@ fn init_writes_the_schema_and_points_json_yaml_and_toml_configs_at_it() {
     let out = run(&["validate", json_config.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let yaml = dir.path().join("orders.yaml");
-    std::fs::write(&yaml, "source:\n  name: o\n  url: https://x.example\nread: {}\n").unwrap();
+    std::fs::write(
+        &yaml,
+        "source:\n  name: o\n  url: https://x.example\nread: {}\n",
+    )
+    .unwrap();
     assert_eq!(run(&["init", yaml.to_str().unwrap()]).code, 0);
     assert_eq!(
         std::fs::read_to_string(&yaml).unwrap(),
@@ -591,9 +646,17 @@ fn init_writes_the_schema_and_points_json_yaml_and_toml_configs_at_it() {
     );
     assert_eq!(run(&["validate", yaml.to_str().unwrap()]).code, 0);
     let toml = dir.path().join("orders.toml");
-    std::fs::write(&toml, "[source]\nname = \"o\"\nurl = \"https://x.example\"\n").unwrap();
+    std::fs::write(
+        &toml,
+        "[source]\nname = \"o\"\nurl = \"https://x.example\"\n",
+    )
+    .unwrap();
     assert_eq!(run(&["init", toml.to_str().unwrap()]).code, 0);
-    assert!(std::fs::read_to_string(&toml).unwrap().starts_with("#:schema ./apiconn.schema.json\n[source]\n"));
+    assert!(
+        std::fs::read_to_string(&toml)
+            .unwrap()
+            .starts_with("#:schema ./apiconn.schema.json\n[source]\n")
+    );
     // Twice is once.
     let before = std::fs::read_to_string(&yaml).unwrap();
     assert_eq!(run(&["init", yaml.to_str().unwrap()]).code, 0);
@@ -604,8 +667,14 @@ fn init_writes_the_schema_and_points_json_yaml_and_toml_configs_at_it() {
 fn sandbox_flags_are_shown_only_where_they_apply_and_help_has_examples() {
     let top = run(&["--help"]);
     assert_eq!(top.code, 0);
-    assert!(top.stdout.contains("Examples:\n  apiconn read orders.yaml -o orders.ndjson"));
-    assert!(top.stdout.contains("Exit statuses: 0 success, 1 internal error, 2 usage, 3 config"));
+    assert!(
+        top.stdout
+            .contains("Examples:\n  apiconn read orders.yaml -o orders.ndjson")
+    );
+    assert!(
+        top.stdout
+            .contains("Exit statuses: 0 success, 1 internal error, 2 usage, 3 config")
+    );
     assert!(!top.stdout.contains("--allow-private"), "{}", top.stdout);
     let read = run(&["read", "--help"]);
     assert!(read.stdout.contains("--allow-private") && read.stdout.contains("--strict"));
@@ -613,8 +682,16 @@ fn sandbox_flags_are_shown_only_where_they_apply_and_help_has_examples() {
     for quiet in ["schema", "validate", "init"] {
         let out = run(&[quiet, "--help"]);
         assert_eq!(out.code, 0);
-        assert!(!out.stdout.contains("--allow-private"), "{quiet}: {}", out.stdout);
-        assert!(!out.stdout.contains("--max-memory"), "{quiet}: {}", out.stdout);
+        assert!(
+            !out.stdout.contains("--allow-private"),
+            "{quiet}: {}",
+            out.stdout
+        );
+        assert!(
+            !out.stdout.contains("--max-memory"),
+            "{quiet}: {}",
+            out.stdout
+        );
     }
     // Scripts that put them before the subcommand keep working.
     let api = TestApi::start(|_| Reply::json(200, &json!([{"id": 1}])));
@@ -698,7 +775,10 @@ fn on_a_terminal_the_progress_line_shows_and_ctrl_c_stops_with_130() {
     );
     // Ctrl-C, typed.
     // SAFETY: writing one byte from our own buffer to our own descriptor.
-    assert_eq!(unsafe { libc::write(master, b"\x03".as_ptr().cast(), 1) }, 1);
+    assert_eq!(
+        unsafe { libc::write(master, b"\x03".as_ptr().cast(), 1) },
+        1
+    );
     let status = child.wait().unwrap();
     while let Ok(chunk) = rx.recv_timeout(Duration::from_millis(500)) {
         screen.push_str(&String::from_utf8_lossy(&chunk));
