@@ -214,7 +214,7 @@ fn follow_emits_appended_records_exactly_once_and_stops_cleanly_on_sigterm() {
     assert_eq!(code, 0, "{stderr}");
     assert!(rest.is_empty(), "no record twice: {rest:?}");
     assert!(
-        stderr.contains("stopped by a signal with the state saved"),
+        stderr.contains("stopped by SIGTERM with the state saved"),
         "{stderr}"
     );
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();

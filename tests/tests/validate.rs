@@ -25,7 +25,7 @@ fn three_mistakes_give_three_errors_with_paths() {
             .any(|p| p.starts_with("read.recods: unknown key"))
     );
     assert!(problems.iter().any(|p| p.starts_with(
-        "read.paginate.stepp: unknown key (expected one of: type, param, in, start, step, stop)"
+        "read.paginate.stepp: unknown key: did you mean `step`? (expected one of: type, param, in, start, step, stop)"
     )));
     assert!(
         problems.contains(&"read.flatten.arrays: expected one of \"error\", \"json\", \"drop\"")
