@@ -444,9 +444,10 @@ mod exit_statuses {
     }
 }
 
-/// Runs `apiconn ARGS`, sends `signal` once `ready` says the read is under
-/// way (its stderr is read meanwhile), and waits.
-fn interrupted(args: &[&str], signal: i32) -> (i32, String) {
+/// Runs `apiconn ARGS`, sends `signal` once `api` has answered two
+/// requests (the read is under way; its stderr is read meanwhile), and waits.
+fn interrupted(api: &TestApi, args: &[&str], signal: i32) -> (i32, String) {
+    let before = api.seen().len();
     let mut child = Command::new(apiconn())
         .args(args)
         .env("APICONN_CACHE_DIR", cache_dir())
@@ -461,7 +462,10 @@ fn interrupted(args: &[&str], signal: i32) -> (i32, String) {
         let _ = err.read_to_string(&mut s);
         s
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while api.seen().len() < before + 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // SAFETY: a plain kill(2) on our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
     let status = child.wait().unwrap();
@@ -492,13 +496,13 @@ fn sigint_and_sigterm_cut_a_one_shot_read_short_with_130_and_143() {
     let api = endless();
     let config = endless_config(&api);
     let args = ["read", config.to_str().unwrap(), "--allow-private"];
-    let (code, stderr) = interrupted(&args, libc::SIGINT);
+    let (code, stderr) = interrupted(&api, &args, libc::SIGINT);
     assert_eq!(code, 130, "{stderr}");
     assert!(
         stderr.contains(", stopped by SIGINT before the end: the output is incomplete"),
         "{stderr}"
     );
-    let (code, stderr) = interrupted(&args, libc::SIGTERM);
+    let (code, stderr) = interrupted(&api, &args, libc::SIGTERM);
     assert_eq!(code, 143, "{stderr}");
     assert!(
         stderr.contains(", stopped by SIGTERM before the end"),
@@ -509,7 +513,7 @@ fn sigint_and_sigterm_cut_a_one_shot_read_short_with_130_and_143() {
     let state = dir.path().join("state.json");
     let mut follow = args.to_vec();
     follow.extend(["--state", state.to_str().unwrap(), "--follow"]);
-    let (code, stderr) = interrupted(&follow, libc::SIGTERM);
+    let (code, stderr) = interrupted(&api, &follow, libc::SIGTERM);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains(", stopped by SIGTERM with the state saved"),
