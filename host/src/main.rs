@@ -140,6 +140,23 @@ struct Sandbox {
     max_timeout_ms: u32,
 }
 
+/// The sandbox flags that do not change `validate`'s verdict: accepted
+/// there and not shown, so a script can pass `validate` the flags it
+/// passes `read`.
+#[derive(Args, Clone)]
+struct NotForValidate {
+    #[arg(long, hide = true)]
+    allow_private: bool,
+    #[arg(long, hide = true)]
+    resolve: Vec<apiconn::egress::Pinned>,
+    #[arg(long, hide = true)]
+    max_memory: Option<usize>,
+    #[arg(long, hide = true)]
+    max_response_bytes: Option<u64>,
+    #[arg(long, hide = true)]
+    max_cpu_ms: Option<u64>,
+}
+
 /// What a run shows on stderr.
 #[derive(Args, Clone, Default)]
 struct Verbose {
@@ -230,6 +247,8 @@ enum Command {
         env: EnvArg,
         #[command(flatten)]
         secrets: Secrets,
+        #[command(flatten)]
+        _ignored: NotForValidate,
     },
     /// Test the connection: one data request, shown with secrets masked,
     /// with the response's headers and the next request pagination would make.
@@ -461,6 +480,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<u8> {
             max_timeout_ms,
             env,
             secrets,
+            _ignored,
         } => {
             let opts = Options {
                 env: env.env.clone(),

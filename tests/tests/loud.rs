@@ -697,6 +697,20 @@ fn sandbox_flags_are_shown_only_where_they_apply_and_help_has_examples() {
             out.stdout
         );
     }
+    // `validate` takes the ones that do not change its verdict, unshown,
+    // so a script can give it the flags it gives `read`.
+    let path = config_file(
+        r#"{"source": {"name": "t", "url": "https://x.example"}, "read": {}}"#,
+        "json",
+    );
+    let out = run(&[
+        "--allow-private",
+        "validate",
+        path.to_str().unwrap(),
+        "--max-memory",
+        "64",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     // Scripts that put them before the subcommand keep working.
     let api = TestApi::start(|_| Reply::json(200, &json!([{"id": 1}])));
     let path = config_file(
