@@ -341,8 +341,9 @@ impl source::GuestReader for ReaderResource {
 
     fn next_batch(&self) -> Result<Option<Batch>, types::Error> {
         let mut reader = self.0.borrow_mut();
-        let batch = read::next_batch(&mut reader, &mut Wasi, &mut SystemEnv)?;
-        Ok(batch.map(|b| Batch {
+        let batch = read::next_batch(&mut reader, &mut Wasi, &mut SystemEnv);
+        grants::flush_requests();
+        Ok(batch?.map(|b| Batch {
             records: b.records,
             count: b.count,
             checkpoint: b.checkpoint,
@@ -392,24 +393,30 @@ impl sink::GuestWriter for WriterResource {
     }
 
     fn write(&self, records: Vec<u8>, first_line: u64, keep_going: bool) -> sink::Report {
-        report(self.0.borrow_mut().write(
-            &records,
-            first_line,
-            keep_going,
-            &mut Wasi,
-            &mut SystemEnv,
-        ))
+        let r =
+            self.0
+                .borrow_mut()
+                .write(&records, first_line, keep_going, &mut Wasi, &mut SystemEnv);
+        grants::flush_requests();
+        report(r)
     }
 
     fn finish(&self) -> sink::Report {
-        report(self.0.borrow_mut().finish(&mut Wasi, &mut SystemEnv))
+        let r = self.0.borrow_mut().finish(&mut Wasi, &mut SystemEnv);
+        grants::flush_requests();
+        report(r)
     }
 }
 
 impl admin::Guest for Component {
     fn configure(grants: admin::Grants) {
         mask_panics();
-        grants::configure(&grants.secrets, grants.max_timeout_ms);
+        grants::configure_all(
+            &grants.secrets,
+            grants.max_timeout_ms,
+            grants.verbose,
+            grants.strict,
+        );
     }
 
     fn validate(config: String, env: Option<String>) -> Vec<types::Problem> {
@@ -440,12 +447,14 @@ impl admin::Guest for Component {
         env: Option<String>,
         stream: Option<String>,
     ) -> Result<Vec<String>, types::Error> {
-        Ok(read::partitions(
+        let partitions = read::partitions(
             load(&config, env)?,
             stream.as_deref(),
             &mut Wasi,
             &mut SystemEnv,
-        )?)
+        );
+        grants::flush_requests();
+        Ok(partitions?)
     }
 
     fn streams(
@@ -464,7 +473,9 @@ impl admin::Guest for Component {
     }
 
     fn check(config: String, env: Option<String>) -> Result<String, types::Error> {
-        let report = check::check(load(&config, env)?, &mut Wasi, &mut SystemEnv)?;
+        let report = check::check(load(&config, env)?, &mut Wasi, &mut SystemEnv);
+        grants::flush_requests();
+        let report = report?;
         Ok(grants::mask(&report))
     }
 

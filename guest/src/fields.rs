@@ -5,6 +5,12 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::{Map, Number, Value};
 
 /// Converts one value to `kind`; `null` stays `null`. The error says why.
+/// `text` is a JSON array or object.
+fn is_json_text(text: &str) -> bool {
+    let t = text.trim_start();
+    (t.starts_with('[') || t.starts_with('{')) && serde_json::from_str::<Value>(text).is_ok()
+}
+
 pub fn convert(value: &Value, kind: FieldType) -> Result<Value, String> {
     if value.is_null() {
         return Ok(Value::Null);
@@ -15,7 +21,12 @@ pub fn convert(value: &Value, kind: FieldType) -> Result<Value, String> {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         })),
-        FieldType::Json => Ok(Value::String(value.to_string())),
+        // An array or object already written as JSON text (`arrays: "json"`
+        // flattens arrays that way) is kept as it is, not encoded twice.
+        FieldType::Json => Ok(Value::String(match value {
+            Value::String(s) if is_json_text(s) => s.clone(),
+            other => other.to_string(),
+        })),
         FieldType::Long => match value {
             Value::Number(n) if n.is_i64() || n.is_u64() => Ok(value.clone()),
             Value::Number(n) => match n.as_f64() {
@@ -116,6 +127,16 @@ mod tests {
         assert_eq!(
             convert(&json!({"a": 1}), Json).unwrap(),
             json!(r#"{"a":1}"#)
+        );
+        // Already JSON text (an array under `arrays: "json"`): kept.
+        assert_eq!(
+            convert(&json!(r#"["a","b"]"#), Json).unwrap(),
+            json!(r#"["a","b"]"#)
+        );
+        assert_eq!(convert(&json!("plain"), Json).unwrap(), json!(r#""plain""#));
+        assert_eq!(
+            convert(&json!("[not json"), Json).unwrap(),
+            json!(r#""[not json""#)
         );
         assert_eq!(convert(&Value::Null, Long).unwrap(), Value::Null);
         assert_eq!(

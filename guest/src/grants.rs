@@ -18,6 +18,11 @@ use std::time::Duration;
 struct Grants {
     masker: Masker,
     max_timeout: Option<Duration>,
+    verbose: bool,
+    strict: bool,
+    /// The request log's line for the last answered request, held until
+    /// the reader adds what it made of the response (records, next page).
+    pending: Option<String>,
 }
 
 thread_local! {
@@ -26,6 +31,11 @@ thread_local! {
 
 /// Replaces the grants (the host's `configure` call).
 pub fn configure(secrets: &[String], max_timeout_ms: u32) {
+    configure_all(secrets, max_timeout_ms, false, false);
+}
+
+/// Replaces the grants, with the operator's `-v` and `--strict`.
+pub fn configure_all(secrets: &[String], max_timeout_ms: u32, verbose: bool, strict: bool) {
     GRANTS.with(|g| {
         let mut g = g.borrow_mut();
         let mut host = Masker::new();
@@ -34,7 +44,67 @@ pub fn configure(secrets: &[String], max_timeout_ms: u32) {
         }
         g.masker = host;
         g.max_timeout = (max_timeout_ms > 0).then(|| Duration::from_millis(max_timeout_ms.into()));
+        g.verbose = verbose;
+        g.strict = strict;
+        g.pending = None;
     });
+}
+
+/// The operator's `--strict`: warnings are errors.
+pub fn strict() -> bool {
+    GRANTS.with(|g| g.borrow().strict)
+}
+
+/// The operator's `-v`: one line per request on stderr.
+pub fn verbose() -> bool {
+    GRANTS.with(|g| g.borrow().verbose)
+}
+
+/// Logs one request (`-v`); the line is held until [`complete_request`]
+/// adds to it or the next line or [`flush_requests`] writes it.
+pub fn log_request(line: String) {
+    if !verbose() {
+        return;
+    }
+    flush_requests();
+    GRANTS.with(|g| g.borrow_mut().pending = Some(line));
+}
+
+/// Adds `tail` to the held request line and writes it.
+pub fn complete_request(tail: &str) {
+    let line = GRANTS.with(|g| g.borrow_mut().pending.take());
+    if let Some(line) = line {
+        write_line(&format!("{line}{tail}"));
+    }
+}
+
+/// Writes the held request line, if any.
+pub fn flush_requests() {
+    let line = GRANTS.with(|g| g.borrow_mut().pending.take());
+    if let Some(line) = line {
+        write_line(&line);
+    }
+}
+
+/// One line to stderr, masked and escaped (in the component, the host's
+/// stderr masks it once more).
+fn write_line(line: &str) {
+    use std::io::Write;
+    let text = apiconn_text::printable(&mask(line));
+    #[cfg(test)]
+    LOGGED.with(|l| l.borrow_mut().push(text.clone()));
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+#[cfg(test)]
+thread_local! {
+    static LOGGED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The request log lines written so far on this thread (tests).
+#[cfg(test)]
+pub fn take_logged() -> Vec<String> {
+    LOGGED.with(|l| std::mem::take(&mut *l.borrow_mut()))
 }
 
 /// Registers a secret learned at run time (a token, a password).

@@ -209,7 +209,15 @@ impl Requester {
         let mut next = match (&mut call.phase, event) {
             (Phase::Start, _) => Next::Begin,
             (Phase::Token(t) | Phase::Data(t), Event::Answered(outcome)) => {
-                t.answered(outcome, env)
+                let line = crate::grants::verbose()
+                    .then(|| answered_line(t.current.as_ref(), &outcome, t.sent_ms, env));
+                let token = matches!(call.phase, Phase::Token(_));
+                let t = tries_of(&mut call.phase);
+                let next = t.answered(outcome, env);
+                if let Some(line) = line {
+                    log_answer(line, &next, t, token);
+                }
+                next
             }
             (Phase::Token(_) | Phase::Data(_), Event::Slept | Event::Start) => Next::Build,
         };
@@ -242,6 +250,7 @@ impl Requester {
                 Next::Send => {
                     call.sent += 1;
                     let tries = tries_of(&mut call.phase);
+                    tries.sent_ms = env.now_ms();
                     let req = tries.current.as_ref().expect("a request to send");
                     return Step::Send(req, tries.policy.timeout_ms);
                 }
@@ -262,7 +271,19 @@ impl Requester {
                             // A refused refresh: log in instead.
                             Next::Begin
                         } else {
-                            return Step::Done(Err(Error::Auth(format!("the {what} failed: {e}"))));
+                            // A token endpoint that only takes POST, asked with the default GET.
+                            let hint = match (&e, self.auth.oauth2()) {
+                                (Error::HttpStatus { code: 405, .. }, Some(c))
+                                    if c.method == crate::config::ReadMethod::GET =>
+                                {
+                                    " (source.auth.method defaults to GET for the token request; \
+                                     this endpoint refused it: set `\"method\": \"POST\"` in source.auth)"
+                                }
+                                _ => "",
+                            };
+                            return Step::Done(Err(Error::Auth(format!(
+                                "the {what} failed: {e}{hint}"
+                            ))));
                         }
                     }
                     (_, Err(Error::HttpStatus { code: 401, message })) if self.auth.renews() => {
@@ -308,6 +329,60 @@ pub fn drive(
     }
 }
 
+/// The request log's line (`-v`) for an answer: method, URL (masked when
+/// written), status or transport error, bytes, time.
+fn answered_line(
+    req: Option<&HttpRequest>,
+    outcome: &Result<HttpResponse, TransportError>,
+    sent_ms: i64,
+    env: &mut dyn Env,
+) -> String {
+    let took = (env.now_ms() - sent_ms).max(0);
+    let what = match req {
+        Some(r) => format!("{} {}", r.method, r.url),
+        None => "a request".to_string(),
+    };
+    match outcome {
+        Ok(resp) => format!(
+            "{what} -> {}, {} bytes in {took} ms",
+            resp.status,
+            resp.body.len()
+        ),
+        Err(e) => format!("{what} -> {} after {took} ms", e.message),
+    }
+}
+
+/// Writes (or holds, for the reader to complete) the request log's line
+/// with what comes next: a retry and its wait, a redirect, the end.
+fn log_answer(line: String, next: &Next, tries: &Tries, token: bool) {
+    use crate::grants::{flush_requests, log_request};
+    match next {
+        Next::Sleep(wait) => {
+            log_request(format!(
+                "{line}; retry {} of {} in {} ms",
+                tries.attempt,
+                tries.policy.retries,
+                wait.as_millis()
+            ));
+            flush_requests();
+        }
+        Next::Send => {
+            log_request(format!("{line}; redirect"));
+            flush_requests();
+        }
+        Next::Done(Ok(_)) if token => {
+            log_request(format!("{line} (token request)"));
+            flush_requests();
+        }
+        // The reader adds the records and the next page.
+        Next::Done(Ok(_)) => log_request(line),
+        Next::Done(Err(_)) | Next::Begin | Next::Build => {
+            log_request(line);
+            flush_requests();
+        }
+    }
+}
+
 fn tries_of(phase: &mut Phase) -> &mut Tries {
     match phase {
         Phase::Token(t) | Phase::Data(t) => t,
@@ -334,6 +409,8 @@ struct Tries {
     hops: usize,
     /// The request of the try in flight (its latest hop).
     current: Option<HttpRequest>,
+    /// When the request in flight was sent (the request log's time).
+    sent_ms: i64,
 }
 
 impl Tries {
@@ -345,6 +422,7 @@ impl Tries {
             waited: Duration::ZERO,
             hops: 0,
             current: None,
+            sent_ms: 0,
         }
     }
 

@@ -502,3 +502,58 @@ fn a_second_401_is_an_auth_error() {
     );
     assert_eq!(t.sent.len(), 4);
 }
+
+#[test]
+fn a_405_from_the_token_endpoint_says_the_method_defaults_to_get() {
+    let mut r = requester(oauth(), 0);
+    let mut env = FixedEnv { now_ms: 0, next: 0 };
+    let mut build = |_: &mut dyn Env| Ok(get("http://api.example:8080/v1/x"));
+    let mut call = Call::authenticated();
+    sent(r.step(&mut call, Event::Start, &mut env, &mut build));
+    match r.step(
+        &mut call,
+        Event::Answered(status(405, &[])),
+        &mut env,
+        &mut build,
+    ) {
+        Step::Done(Err(Error::Auth(m))) => assert!(
+            m.starts_with("the token request failed: HTTP 405")
+                && m.ends_with(
+                    " (source.auth.method defaults to GET for the token request; this endpoint \
+                     refused it: set `\"method\": \"POST\"` in source.auth)"
+                ),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_request_log_has_one_line_per_request_with_retries_and_waits() {
+    crate::grants::configure_all(&["s3cr3t".into()], 0, true, false);
+    crate::grants::take_logged();
+    let mut s = Script::default()
+        .respond(503, "busy")
+        .respond(200, "{\"ok\":1}");
+    let mut env = FixedEnv { now_ms: 0, next: 0 };
+    let mut tries = 0;
+    let mut r = requester(json!({}), 3);
+    r.send(&mut s, &mut env, &mut tries, &mut |_| {
+        Ok(get("http://api.example:8080/v1/x?key=s3cr3t&page=2"))
+    })
+    .unwrap();
+    // The success waits for the reader to add its records and next page.
+    crate::grants::complete_request(", 1 records, next: page=3");
+    let logged = crate::grants::take_logged();
+    crate::grants::configure(&[], 0);
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert!(
+        logged[0].starts_with("GET http://api.example:8080/v1/x?key=***&page=2 -> 503, 4 bytes in 0 ms; retry 1 of 3 in "),
+        "{logged:?}"
+    );
+    assert!(logged[0].ends_with(" ms"), "{logged:?}");
+    assert_eq!(
+        logged[1],
+        "GET http://api.example:8080/v1/x?key=***&page=2 -> 200, 8 bytes in 0 ms, 1 records, next: page=3"
+    );
+}

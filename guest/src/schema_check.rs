@@ -187,10 +187,16 @@ impl<'a> Validator<'a> {
                             .flat_map(|p| p.keys())
                             .map(String::as_str)
                             .collect();
-                        self.problem(
-                            &at,
-                            format!("unknown key (expected one of: {})", known.join(", ")),
-                        );
+                        let message = match closest(key, &known) {
+                            Some(k) => format!(
+                                "unknown key: did you mean `{k}`? (expected one of: {})",
+                                known.join(", ")
+                            ),
+                            None => {
+                                format!("unknown key (expected one of: {})", known.join(", "))
+                            }
+                        };
+                        self.problem(&at, message);
                     }
                     Some(s @ Value::Object(_)) => self.check(s, v, &at),
                     _ => {}
@@ -372,6 +378,50 @@ fn describe(root: &Value, schema: &Value) -> String {
     }
 }
 
+/// The known key nearest to a mistyped `key`: within an edit distance of
+/// 1 for short keys, 2 for keys of 5 characters or more, 3 from 9 on
+/// (case differences cost nothing).
+fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    let key_lower = key.to_lowercase();
+    let allowed = match key.chars().count() {
+        0..=4 => 1,
+        5..=8 => 2,
+        _ => 3,
+    };
+    known
+        .iter()
+        .map(|k| (edit_distance(&key_lower, &k.to_lowercase()), *k))
+        .filter(|(d, _)| *d <= allowed)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance, with a swap of two neighbours counting as one.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,6 +433,25 @@ mod tests {
             .iter()
             .map(|p| p.to_string())
             .collect()
+    }
+
+    #[test]
+    fn a_near_miss_key_is_named_and_dollar_schema_is_a_key() {
+        let problems = check(json!({"$schema": "./apiconn.schema.json",
+            "source": {"name": "a", "url": "http://x"},
+            "read": {"record": "data", "paginat": {"type": "page", "param": "p"}, "zzz": 1}}));
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].starts_with(
+                "read.record: unknown key: did you mean `records`? (expected one of: method,"
+            ),
+            "{problems:?}"
+        );
+        assert!(problems[1].starts_with("read.paginat: unknown key: did you mean `paginate`?"));
+        assert!(problems[2].starts_with("read.zzz: unknown key (expected one of:"));
+        assert_eq!(closest("Records", &["records", "read"]), Some("records"));
+        assert_eq!(closest("methdo", &["method"]), Some("method"));
+        assert_eq!(closest("url", &["read"]), None);
     }
 
     #[test]

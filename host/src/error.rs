@@ -125,6 +125,20 @@ impl Error {
                 format!("the connector needed more memory than --max-memory allows ({m})"),
             ),
             Failure::Run(m) => Error::Host(m),
+            Failure::Failed(e) => e,
+        }
+    }
+
+    /// The exit status of the `apiconn` CLI for this error (README, "Exit
+    /// statuses").
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Error::Config(_) => 3,
+            Error::Auth(_) => 4,
+            Error::HttpStatus { .. } => 5,
+            Error::Transport(_) | Error::Limit(_) => 6,
+            Error::Response(_) | Error::NonCompliantRecord(_) | Error::DirtyRecords(_) => 7,
+            Error::Internal(_) | Error::Host(_) => 1,
         }
     }
 
@@ -185,7 +199,7 @@ impl From<Error> for Failure {
                     })
                     .collect(),
             ),
-            other => Failure::Run(other.to_string()),
+            other => Failure::Failed(other),
         }
     }
 }

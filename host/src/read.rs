@@ -76,7 +76,11 @@ pub async fn read(
         let batch = match instance.next_batch(reader).await {
             Ok(Some(b)) => b,
             Ok(None) => break,
-            Err(e) => return Err((config.failure(e), summary)),
+            Err(e) => {
+                // The failed batch's requests count too.
+                summary.requests = summary.requests.max(instance.requests_sent());
+                return Err((config.failure(e), summary));
+            }
         };
         let records = match &tag {
             Some(tag) => std::borrow::Cow::Owned(tagged(&batch.records, tag)),
@@ -88,6 +92,13 @@ pub async fn read(
         summary.records += u64::from(batch.count);
         summary.requests += u64::from(batch.requests);
         summary.batches += 1;
+        tracing::debug!(
+            "batch {}: {} records in {} requests; checkpoint {}",
+            summary.batches,
+            batch.count,
+            batch.requests,
+            config.masker.mask(&batch.checkpoint)
+        );
         for w in &batch.warnings {
             tracing::warn!("{}", config.masker.mask(w));
         }

@@ -19,6 +19,10 @@ pub struct Options {
     pub resolve: Vec<crate::egress::Pinned>,
     /// `--allow-insecure-tls`: a config may set `tls.insecure_skip_verify`.
     pub allow_insecure_tls: bool,
+    /// `-v`: the component logs one line per request to stderr.
+    pub verbose: bool,
+    /// `--strict`: every warning is an error (a `response` error).
+    pub strict: bool,
 }
 
 /// Why a command failed, with secrets already masked.
@@ -26,8 +30,10 @@ pub struct Options {
 pub enum Failure {
     /// The config is wrong: every problem, each with its path.
     Config(Vec<String>),
-    /// The run failed.
+    /// The host failed (I/O, starting the component).
     Run(String),
+    /// The component failed: its typed error (which decides the exit status).
+    Failed(crate::error::Error),
 }
 
 impl std::fmt::Display for Failure {
@@ -35,6 +41,21 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Config(problems) => apiconn_text::words::write_invalid_config(f, problems),
             Failure::Run(m) => f.write_str(m),
+            Failure::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl Failure {
+    /// The exit status of the `apiconn` CLI for this failure (README,
+    /// "Exit statuses"): 3 config, 4 auth, 5 HTTP status, 6 transport or
+    /// limit, 7 data, 1 anything else.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Failure::Config(_) => 3,
+            Failure::Failed(e) => e.exit_status(),
+            Failure::Run(m) if m.contains("forcing trap when growing memory") => 6,
+            Failure::Run(_) => 1,
         }
     }
 }
@@ -64,6 +85,18 @@ pub fn prepare(mut config: Value, secrets: &SecretPolicy) -> Result<Prepared, Fa
     })
 }
 
+/// A config for `apiconn validate`: its secret references checked for form
+/// and permission, not read ([`secrets::check_references`]).
+pub fn prepare_unresolved(mut config: Value, secrets: &SecretPolicy) -> Result<Prepared, Failure> {
+    secrets::check_references(&mut config, secrets).map_err(Failure::Config)?;
+    Ok(Prepared {
+        json: config.to_string(),
+        masker: Masker::default(),
+        limiter: std::sync::OnceLock::new(),
+        pauses: Default::default(),
+    })
+}
+
 impl Prepared {
     /// A run error as the user sees it: config problems one by one, with
     /// every secret of this config masked.
@@ -75,7 +108,7 @@ impl Prepared {
                     .map(|p| self.masker.mask(&problem_line(p)))
                     .collect(),
             ),
-            other => Failure::Run(self.masker.mask(&other.to_string())),
+            other => Failure::Failed(crate::error::Error::from_run(other, &self.masker)),
         }
     }
 }
@@ -89,7 +122,7 @@ async fn closed(rt: &Runtime, opts: &Options, secrets: &[String]) -> Result<Inst
         .await
         .map_err(|e| Failure::Run(format!("starting the component: {e:#}")))?;
     instance
-        .configure(secrets, &opts.limits)
+        .configure(secrets, &opts.limits, opts.verbose, opts.strict)
         .await
         .map_err(|e| Failure::Run(e.to_string()))?;
     Ok(instance)
@@ -126,6 +159,13 @@ pub async fn sandboxed(
         .plan(&config.json, opts.env.as_deref())
         .await
         .map_err(|e| config.failure(e))?;
+    tracing::debug!(
+        "connector `{}`: may contact {}; timeout {} ms; rate limit {:?}",
+        plan.name,
+        plan.origins.join(", "),
+        plan.timeout_ms,
+        plan.rate_limit
+    );
     let refused = refused_by_operator(&plan, opts);
     if !refused.is_empty() {
         return Err(Failure::Config(refused));

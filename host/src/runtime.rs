@@ -323,6 +323,16 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// Requests this instance has sent through its egress (retries,
+    /// redirect hops and token requests included).
+    pub fn requests_sent(&self) -> u64 {
+        self.store
+            .data()
+            .egress
+            .sent
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn egress_mut(&mut self) -> &mut Egress {
         &mut self.store.data_mut().egress
     }
@@ -381,10 +391,18 @@ impl Instance {
 
     /// Hands the component what the operator granted: the config's secret
     /// values and the time ceiling (WIT `admin.configure`).
-    pub async fn configure(&mut self, secrets: &[String], limits: &Limits) -> Result<(), RunError> {
+    pub async fn configure(
+        &mut self,
+        secrets: &[String],
+        limits: &Limits,
+        verbose: bool,
+        strict: bool,
+    ) -> Result<(), RunError> {
         let grants = crate::bindings::Grants {
             secrets: secrets.to_vec(),
             max_timeout_ms: limits.max_timeout_ms,
+            verbose,
+            strict,
         };
         self.call(async |b, s| b.apiconn_connector_admin().call_configure(s, &grants).await)
             .await

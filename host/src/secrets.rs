@@ -17,6 +17,8 @@ pub struct SecretPolicy {
     pub allow_env_prefixes: Vec<String>,
     /// `--secrets-dir`: `${file:NAME}` reads only files directly inside it.
     pub secrets_dir: Option<PathBuf>,
+    /// Check references without reading them ([`check_references`]).
+    pub check_only: bool,
 }
 
 /// Replaces secret values with `***`, in every encoding, in text meant
@@ -38,6 +40,29 @@ pub fn resolve(
         Err(errors)
     }
 }
+
+/// What `apiconn validate` does instead of [`resolve`] (README,
+/// "Validating in CI"): every reference is checked for its form and for the
+/// operator's permission (`--allow-env`, `--allow-env-prefix`,
+/// `--secrets-dir`) but not read, and stands in the config as
+/// [`UNRESOLVED`], so a config is linted where its secrets are absent.
+pub fn check_references(config: &mut Value, policy: &SecretPolicy) -> Result<(), Vec<String>> {
+    let mut errors = Vec::new();
+    let mut masker = Masker::new();
+    let checking = SecretPolicy {
+        check_only: true,
+        ..policy.clone()
+    };
+    walk(config, "", &checking, &mut masker, &mut errors);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// What a reference stands as when [`check_references`] does not read it.
+pub const UNRESOLVED: &str = "unresolved-secret";
 
 fn walk(
     v: &mut Value,
@@ -122,11 +147,17 @@ fn lookup(reference: &str, policy: &SecretPolicy) -> Result<String, String> {
                 "{shown}: environment variable `{name}` is not allowed (pass --allow-env {name}, or --allow-env-prefix with a prefix of it)"
             ));
         }
+        if policy.check_only {
+            return Ok(UNRESOLVED.to_string());
+        }
         return std::env::var(name)
             .map_err(|_| format!("{shown}: environment variable `{name}` is not set"));
     }
     if let Some(name) = reference.strip_prefix("file:") {
         let path = secret_file(name, policy).map_err(|e| format!("{shown}: {e}"))?;
+        if policy.check_only {
+            return Ok(UNRESOLVED.to_string());
+        }
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("{shown}: cannot read {}: {e}", path.display()))?;
         let text = text.strip_suffix('\n').unwrap_or(&text);
@@ -143,6 +174,26 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn references_are_checked_without_being_read() {
+        let policy = SecretPolicy {
+            allow_env: vec!["APICONN_TEST_NEVER_SET".into()],
+            ..SecretPolicy::default()
+        };
+        let mut config = json!({"a": "Bearer ${env:APICONN_TEST_NEVER_SET}"});
+        check_references(&mut config, &policy).unwrap();
+        assert_eq!(config, json!({"a": "Bearer unresolved-secret"}));
+        let mut config = json!({"a": {"b": "${env:OTHER}"}, "c": "${file:x}", "d": "${nope}"});
+        assert_eq!(
+            check_references(&mut config, &policy).unwrap_err(),
+            [
+                "a.b: ${env:OTHER}: environment variable `OTHER` is not allowed (pass --allow-env OTHER, or --allow-env-prefix with a prefix of it)",
+                "c: ${file:x}: `x` is read from --secrets-dir DIR, and none was given",
+                "d: ${nope}: unknown reference (use ${env:NAME} or ${file:NAME})",
+            ]
+        );
+    }
+
+    #[test]
     fn env_and_file_references_resolve_only_where_allowed() {
         // SAFETY: tests in this module are the only ones touching these names.
         unsafe {
@@ -156,6 +207,7 @@ mod tests {
             allow_env: vec!["PLAIN_T1".into()],
             allow_env_prefixes: vec!["APICONN_SECRET_".into()],
             secrets_dir: Some(dir.clone()),
+            check_only: false,
         };
         let mut masker = Masker::default();
         let mut config = json!({"a": "Bearer ${env:APICONN_SECRET_T1}", "b": ["${file:pw}"], "c": "${env:PLAIN_T1}", "d": 1});

@@ -206,7 +206,12 @@ pub async fn write(
         }
         summary.failed = summary.read - bad_count;
         summary.rejected = bad_count;
-        return fail(Failure::Run(config.masker.mask(&message)), summary);
+        return fail(
+            Failure::Failed(crate::error::Error::NonCompliantRecord(
+                config.masker.mask(&message),
+            )),
+            summary,
+        );
     }
 
     // Pass 2: send.

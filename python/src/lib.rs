@@ -277,6 +277,7 @@ impl NativeConnector {
                 allow_env,
                 allow_env_prefixes: allow_env_prefix,
                 secrets_dir,
+                check_only: false,
             },
             limits: Limits {
                 max_memory_bytes: max_memory_mib << 20,
@@ -285,6 +286,7 @@ impl NativeConnector {
                 max_timeout_ms,
             },
             resolve,
+            ..Options::default()
         };
         let schema = schema_of(&config, stream.as_deref());
         let name = config

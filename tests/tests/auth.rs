@@ -47,7 +47,7 @@ mod httpbin {
             json!({"source": source(&server, json!({"type": "basic", "username": "u", "password": "wrong"})),
                               "read": {"path": "/basic-auth/u/p"}}),
         );
-        assert_eq!(bad.code, 1);
+        assert_eq!(bad.code, 5);
         assert!(
             bad.stderr.contains(&format!(
                 "error: HTTP 401: GET {}/basic-auth/u/p",
@@ -73,7 +73,7 @@ mod httpbin {
         let none = read(
             json!({"source": source(&server, json!({"type": "none"})), "read": {"path": "/bearer"}}),
         );
-        assert_eq!(none.code, 1);
+        assert_eq!(none.code, 5);
         assert!(none.stderr.contains("HTTP 401"), "{}", none.stderr);
     }
 
@@ -131,7 +131,7 @@ mod httpbin {
             "json",
         );
         let out = run(&["validate", path.to_str().unwrap()]);
-        assert_eq!(out.code, 1);
+        assert_eq!(out.code, 3);
         assert!(
             out.stderr
                 .contains("source.auth.add_to: a GET request has no body"),
@@ -269,7 +269,7 @@ mod oauth2 {
             ),
             "not-the-secret",
         );
-        assert_eq!(out.code, 1);
+        assert_eq!(out.code, 4);
         assert!(
             out.stderr
                 .contains("authentication failed: the token request failed: HTTP 401"),
@@ -379,7 +379,7 @@ mod appkey {
             &config(&server, "HmacSHA256", json!({"records": "records"})),
             "other-secret",
         );
-        assert_eq!(out.code, 1);
+        assert_eq!(out.code, 5);
         assert!(
             out.stderr.contains("HTTP 401") && out.stderr.contains("signature mismatch"),
             "{}",
@@ -447,7 +447,7 @@ fn credentials_never_reach_another_origin() {
         json!({"source": {"name": "t", "url": api.url(), "auth": {"type": "bearer", "token": "secret-token"}},
                           "read": {"paginate": {"type": "link", "from": "header"}}}),
     );
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 6);
     assert!(
         out.stderr.contains(&format!(
             "egress refused: {} is not an origin of this config",

@@ -25,7 +25,7 @@ fn a_body_over_the_size_limit_is_a_limit_error_tried_once() {
         json!({"source": source(&api), "read": {}}),
         &["--max-response-bytes", "1000"],
     );
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.code, 6, "{}", out.stderr);
     assert!(out.stderr.contains("limit reached"), "{}", out.stderr);
     assert!(
         out.stderr.contains("--max-response-bytes"),
@@ -54,7 +54,7 @@ fn a_retry_after_past_the_ceiling_is_not_waited_for() {
                           "retries": 3, "timeout_ms": 1000}, "read": {}}),
         &["--max-timeout-ms", "5000"],
     );
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.code, 5, "{}", out.stderr);
     assert!(
         out.stderr.contains(
             "not retried: waiting 30000 ms more would pass the host's ceiling of 5000 ms"

@@ -54,7 +54,7 @@ fn a_token_request_body_never_follows_a_redirect_to_another_origin() {
                "read": {"path": "/items"}}),
         &[],
     );
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!(
             "redirect refused: {} answered 307 to send the request body to {other_url}",
@@ -89,7 +89,7 @@ fn an_api_key_body_never_follows_a_redirect_to_another_origin_but_same_origin_wo
                                      "values_from": {"url": format!("{other_url}/cities")}}}})
     };
     let out = read(config("/leak"), &[]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.code, 6, "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!(
             "redirect refused: {} answered 308 to send the request body to {other_url}",
@@ -194,7 +194,7 @@ fn secrets_echoed_by_a_server_never_show_in_any_encoding() {
                         "params": {"k": "${env:APICONN_SECRET_CRED}"}}}),
         &[],
     );
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 5);
     assert!(out.stderr.contains("HTTP 400"), "{}", out.stderr);
     let mut forms = secret_forms();
     forms.add_basic("alice", SECRET);
@@ -225,7 +225,7 @@ fn a_secret_cut_by_the_excerpt_is_masked_before_the_cut() {
                "read": {"path": "/items"}}),
         &[],
     );
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 5);
     assert!(!out.stderr.contains(&SECRET[..10]), "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!("{}***", "y".repeat(490))),
@@ -248,7 +248,7 @@ fn a_token_found_at_run_time_is_masked_whatever_its_key() {
                  "client_id": "app", "client_secret": "cs", "token_path": "data.jwt"}},
         "read": {"path": "/items"}});
     let out = read(config.clone(), &[]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 5);
     assert!(out.stderr.contains("HTTP 403"), "{}", out.stderr);
     assert!(!out.stderr.contains("eyJrun"), "{}", out.stderr);
     assert!(out.stderr.contains("Bearer ***"), "{}", out.stderr);

@@ -72,7 +72,7 @@ fn a_wrong_secret_is_refused_without_showing_it() {
     let server = django();
     let wrong = "not the secret+/=";
     let out = read_items(&server, "body", wrong);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 4);
     assert!(
         out.stderr
             .contains("authentication failed: the token request failed: HTTP 401"),

@@ -69,7 +69,7 @@ fn when_retries_run_out_the_error_names_request_and_fault_and_the_state_finishes
         state.to_str().unwrap(),
     ];
     let failed = run(&args);
-    assert_eq!(failed.code, 1);
+    assert_eq!(failed.code, 5);
     assert!(
         failed.stderr.contains(&format!(
             "HTTP 503: GET {}/items (after 3 tries): {{\"error\":\"injected\"}}",

@@ -334,7 +334,7 @@ mod test_api {
         let out = read(json!({"source": {"name": "t", "url": api.url()},
             "read": {"records": "data", "max_requests": 7,
                      "paginate": {"type": "page", "param": "page", "stop": ["response.has_more == false"]}}}));
-        assert_eq!(out.code, 1);
+        assert_eq!(out.code, 6);
         assert!(
             out.stderr.contains(
                 "limit reached: read.max_requests (7) reached before the read was complete"
@@ -355,7 +355,7 @@ mod test_api {
         });
         let out = read(json!({"source": {"name": "t", "url": api.url()},
             "read": {"records": "items", "paginate": {"type": "cursor", "param": "c", "from": "next"}}}));
-        assert_eq!(out.code, 1);
+        assert_eq!(out.code, 7);
         assert!(
             out.stderr.contains(
                 "the API gave the cursor \"same\" a second time: stopping instead of looping"
@@ -375,7 +375,7 @@ mod test_api {
             "json",
         );
         let out = run(&["validate", path.to_str().unwrap()]);
-        assert_eq!(out.code, 1);
+        assert_eq!(out.code, 3);
         assert!(
             out.stderr
                 .contains("read.paginate.stop[0]: `response.done = true` has no operator"),

@@ -91,7 +91,7 @@ fn an_array_field_fails_the_run_naming_record_and_field() {
     });
     let config = json!({"source": {"name": "t", "url": api.url()}, "read": {"records": "items"}});
     let out = read(config.clone());
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 7);
     assert!(
         out.stderr.contains(
             "non-compliant record: record 1 (item 1 of response 1): field `tags.list` is an array"
@@ -113,10 +113,10 @@ fn an_array_field_fails_the_run_naming_record_and_field() {
 }
 
 #[test]
-fn a_404_is_a_clear_error_with_exit_status_1_and_no_retry() {
+fn a_404_is_a_clear_error_with_exit_status_5_and_no_retry() {
     let api = TestApi::start(|_| Reply::json(404, &json!({"message": "no route /nope"})));
     let out = read(json!({"source": {"name": "t", "url": api.url()}, "read": {"path": "nope"}}));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 5);
     let expected = format!(
         "error: HTTP 404: GET {}/nope: {{\"message\":\"no route /nope\"}}",
         api.url()
@@ -130,7 +130,7 @@ fn a_body_that_is_not_json_is_a_clear_error() {
     let api =
         TestApi::start(|_| Reply::text(200, "text/html", "<html><body>Maintenance</body></html>"));
     let out = read(json!({"source": {"name": "t", "url": api.url()}, "read": {}}));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 7);
     assert!(
         out.stderr.contains("unusable response: GET"),
         "{}",
@@ -190,7 +190,7 @@ fn secrets_from_env_are_used_but_never_shown() {
         ],
         &[("APICONN_SECRET_TOKEN", "sk-live-42")],
     );
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 5);
     assert_eq!(
         api.seen()[0].header("authorization"),
         Some("Bearer sk-live-42")
@@ -211,7 +211,7 @@ fn secrets_from_env_are_used_but_never_shown() {
     let config = json!({"source": {"name": "t", "url": api.url(), "auth": {"type": "bearer", "token": "${env:HOME}"}}, "read": {}});
     let path = config_file(&config.to_string(), "json");
     let out = run(&["read", path.to_str().unwrap(), "--allow-private"]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 3);
     assert!(
         out.stderr
             .contains("source.auth.token: ${env:HOME}: environment variable `HOME` is not allowed"),
@@ -224,7 +224,7 @@ fn secrets_from_env_are_used_but_never_shown() {
         &["read", path.to_str().unwrap(), "--allow-private"],
         &[("APICONN_SECRET_TOKEN", "sk-live-42")],
     );
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 3);
     assert!(
         out.stderr.contains("invalid config:")
             && out.stderr.contains(
@@ -248,7 +248,7 @@ fn loopback_is_refused_without_allow_private() {
         "json",
     );
     let out = run(&["read", path.to_str().unwrap()]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 6);
     assert!(
         out.stderr.contains(
             "egress refused: 127.0.0.1 resolves to 127.0.0.1, which is not a public address"

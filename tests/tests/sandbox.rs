@@ -88,7 +88,7 @@ mod egress {
         let public = format!("http://api.example.com:{}", api.addr.port());
         let mut checked = 0;
         let not_ours = |out: &Run, url: &str| {
-            assert_eq!(out.code, 1, "{url}: {}", out.stderr);
+            assert_eq!(out.code, 6, "{url}: {}", out.stderr);
             assert!(
                 out.stderr.contains("egress refused")
                     && out.stderr.contains("is not an origin of this config"),
@@ -133,7 +133,7 @@ mod egress {
             &api,
             json!({"source": {"name": "t", "url": public}, "read": {"path": "/file", "paginate": {"type": "link", "from": "header"}}}),
         );
-        assert_eq!(out.code, 1);
+        assert_eq!(out.code, 6);
         assert!(
             out.stderr
                 .contains("only http:// and https:// URLs are fetched, not file:///etc/passwd"),
@@ -150,7 +150,13 @@ mod egress {
             json!({"source": {"name": "t", "url": format!("http://localhost:{p}")}, "read": {}}),
         ] {
             let out = read_public(&api, config.clone());
-            assert_eq!(out.code, 1, "{config}");
+            // A refused token request is an auth failure (4).
+            let status = if config["source"]["auth"].is_object() {
+                4
+            } else {
+                6
+            };
+            assert_eq!(out.code, status, "{config}");
             assert!(out.stderr.contains(private), "{config}: {}", out.stderr);
             checked += 1;
         }
@@ -247,7 +253,7 @@ mod egress {
             let trip = TcpListener::bind(format!("[{addr}]:0")).unwrap();
             trip.set_nonblocking(true).unwrap();
             let out = read(addr, trip.local_addr().unwrap().port());
-            assert_eq!(out.code, 1, "{addr}: {}", out.stderr);
+            assert_eq!(out.code, 6, "{addr}: {}", out.stderr);
             assert!(
                 out.stderr.contains(&format!(
                     "resolves to {addr}, which is not a public address (pass --allow-private"
@@ -347,7 +353,7 @@ mod tls {
             run(&args)
         };
         let refused = read(json!({}), &[]);
-        assert_eq!(refused.code, 1);
+        assert_eq!(refused.code, 6);
         assert!(
             refused
                 .stderr
@@ -372,7 +378,7 @@ mod tls {
         assert_eq!(trusted.stdout, "{\"version\":\"HTTP/2.0\"}\n");
 
         let no_dir = read(json!({"ca_file": "test-ca.pem"}), &[]);
-        assert_eq!(no_dir.code, 1);
+        assert_eq!(no_dir.code, 3);
         assert!(
             no_dir
                 .stderr
@@ -383,7 +389,7 @@ mod tls {
 
         // Turning verification off is the operator's call.
         let refused = read(json!({"insecure_skip_verify": true}), &[]);
-        assert_eq!(refused.code, 1);
+        assert_eq!(refused.code, 3);
         assert!(
             refused.stderr.contains("invalid config:")
                 && refused.stderr.contains(
@@ -594,7 +600,7 @@ mod limits {
         let huge = raw_server("huge");
         let path = config_file(&json!({"source": {"name": "t", "url": format!("http://127.0.0.1:{huge}"), "retries": 0}, "read": {}}).to_string(), "json");
         let out = run(&["read", path.to_str().unwrap(), "--allow-private"]);
-        assert_eq!(out.code, 1);
+        assert_eq!(out.code, 6);
         assert!(
             out.stderr.contains(
                 "response body larger than 67108864 bytes (raise it with --max-response-bytes)"
@@ -610,7 +616,7 @@ mod limits {
         );
         let started = std::time::Instant::now();
         let out = run_with_env(&["read", path.to_str().unwrap(), "--allow-private"], &[]);
-        assert_eq!(out.code, 1);
+        assert_eq!(out.code, 6);
         assert!(
             out.stderr
                 .contains("no answer within 700 ms (source.timeout_ms)"),
@@ -633,9 +639,18 @@ mod limits {
         let above = config(200_000);
         let above = above.to_str().unwrap();
         let refused = "source.timeout_ms: 200000 ms is above this host's ceiling of 120000 ms (raise it with --max-timeout-ms)";
+        // `validate` sends nothing, so it takes no --allow-private.
+        let with = |command: &'static str, more: &[&'static str]| {
+            let mut args = vec![command, above];
+            if command == "read" {
+                args.push("--allow-private");
+            }
+            args.extend_from_slice(more);
+            run(&args)
+        };
         for command in ["read", "validate"] {
-            let out = run(&[command, above, "--allow-private"]);
-            assert_eq!(out.code, 1, "{command}: {}", out.stderr);
+            let out = with(command, &[]);
+            assert_eq!(out.code, 3, "{command}: {}", out.stderr);
             assert!(
                 out.stderr.contains("invalid config:") && out.stderr.contains(refused),
                 "{command}: {}",
@@ -644,13 +659,7 @@ mod limits {
         }
         assert!(api.seen().is_empty(), "nothing was sent");
         for command in ["read", "validate"] {
-            let out = run(&[
-                command,
-                above,
-                "--allow-private",
-                "--max-timeout-ms",
-                "200000",
-            ]);
+            let out = with(command, &["--max-timeout-ms", "200000"]);
             assert_eq!(out.code, 0, "{command}: {}", out.stderr);
         }
         assert_eq!(api.seen().len(), 1);
@@ -661,7 +670,7 @@ mod limits {
             "--max-timeout-ms",
             "4999",
         ]);
-        assert_eq!(out.code, 1);
+        assert_eq!(out.code, 3);
         assert!(
             out.stderr
                 .contains("5000 ms is above this host's ceiling of 4999 ms"),
@@ -757,7 +766,7 @@ mod stderr {
             ],
             &[("APICONN_TEST_HOST", "tenant-7f3a9c")],
         );
-        assert_eq!(out.code, 1);
+        assert_eq!(out.code, 6);
         assert!(
             out.stderr
                 .contains("WARN DNS lookup of ***.invalid found no address"),
@@ -782,7 +791,7 @@ mod stderr {
             "json",
         );
         let out = run(&["read", path.to_str().unwrap(), "--allow-private"]);
-        assert_eq!(out.code, 1);
+        assert_eq!(out.code, 5);
         assert!(out.stderr.contains("pwned"), "{}", out.stderr);
         for raw in ["\x1b", "\x07", "\r"] {
             assert!(!out.stderr.contains(raw), "{raw:?} in {:?}", out.stderr);

@@ -10,7 +10,7 @@ fn three_mistakes_give_three_errors_with_paths() {
         "json",
     );
     let out = run(&["validate", path.to_str().unwrap()]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 3);
     let problems: Vec<&str> = out
         .stderr
         .lines()
@@ -25,7 +25,7 @@ fn three_mistakes_give_three_errors_with_paths() {
             .any(|p| p.starts_with("read.recods: unknown key"))
     );
     assert!(problems.iter().any(|p| p.starts_with(
-        "read.paginate.stepp: unknown key (expected one of: type, param, in, start, step, stop)"
+        "read.paginate.stepp: unknown key: did you mean `step`? (expected one of: type, param, in, start, step, stop)"
     )));
     assert!(
         problems.contains(&"read.flatten.arrays: expected one of \"error\", \"json\", \"drop\"")
@@ -46,7 +46,7 @@ fn yaml_and_toml_configs_are_the_same_config() {
         "toml",
     );
     let out = run(&["validate", toml.to_str().unwrap()]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 3);
     assert!(
         out.stderr
             .contains("source.url: scheme `mailto` is not allowed"),
@@ -60,7 +60,7 @@ fn yaml_and_toml_configs_are_the_same_config() {
     );
     let broken = config_file("source: [", "yml");
     let out = run(&["validate", broken.to_str().unwrap()]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 3);
     assert!(out.stderr.contains("not valid YAML"), "{}", out.stderr);
 }
 
@@ -75,7 +75,7 @@ fn an_unknown_environment_lists_the_known_ones() {
         0
     );
     let out = run(&["validate", path.to_str().unwrap(), "--env", "qa"]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 3);
     assert!(
         out.stderr
             .contains("source.environments: unknown environment `qa` (known: dev)"),

@@ -300,7 +300,7 @@ fn without_a_reject_file_a_nested_record_stops_everything_before_sending() {
         &[],
         input,
     );
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 7);
     assert!(
         out.stderr
             .contains("1 non-compliant records, nothing was sent"),

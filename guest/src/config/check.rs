@@ -620,13 +620,13 @@ mod tests {
                 "read":{"method":"PUT","pathh":"/x","flatten":{"arrays":"keep"}},"extra":1}"#,
         );
         let expected = [
-            "source.auth.pasword: unknown key (expected one of: type, username, password)",
+            "source.auth.pasword: unknown key: did you mean `password`? (expected one of: type, username, password)",
             "source.auth: missing required key `password`",
             "source.retries: must be at most 10",
             "read.method: expected one of \"GET\", \"POST\"",
-            "read.pathh: unknown key (expected one of: method, path, params, headers, body, body_format, records, paginate, max_requests, flatten, fields, dirty_records, signature, incremental, parent)",
+            "read.pathh: unknown key: did you mean `path`? (expected one of: method, path, params, headers, body, body_format, records, paginate, max_requests, flatten, fields, dirty_records, signature, incremental, parent, strict)",
             "read.flatten.arrays: expected one of \"error\", \"json\", \"drop\"",
-            "extra: unknown key (expected one of: source, read, streams, write)",
+            "extra: unknown key (expected one of: $schema, source, read, streams, write)",
             "source.name: ` ` is not allowed: only Chinese characters, letters, digits, `_` and `-`",
             "source.url: scheme `ftp` is not allowed: use http:// or https://",
         ];

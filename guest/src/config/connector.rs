@@ -15,6 +15,10 @@ use serde_json::Value;
 #[serde(deny_unknown_fields)]
 #[schemars(title = "apiconn connector config")]
 pub struct Config {
+    /// The JSON Schema this file follows, for editors and language servers
+    /// (`apiconn init` writes it); apiconn ignores it.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
     pub source: Source,
     /// The API input component: read records. It is the stream named
     /// `default`.

@@ -77,6 +77,11 @@ pub struct Read {
     /// stream of the config, the parent (README "Parent and child streams").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<Parent>,
+    /// Every warning is an error (exit status 7), like `apiconn read --strict`:
+    /// a records path missing from a response, a pagination that ended while
+    /// the response says more, skipped dirty records, dropped array fields.
+    #[serde(default)]
+    pub strict: bool,
 }
 
 /// The parent of a child stream: each of its records is a partition of

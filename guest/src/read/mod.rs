@@ -19,6 +19,7 @@
 pub mod checkpoint;
 pub mod cursor;
 pub mod endpoint;
+pub mod notice;
 pub mod page;
 pub mod paginator;
 pub mod router;
@@ -70,6 +71,16 @@ pub struct Reader {
     parent_warnings: Vec<String>,
     /// [`Cursor::begin`] has run.
     begun: bool,
+    /// `read.strict`: a warning is an error (like the operator's `--strict`).
+    strict: bool,
+    /// Records the current loop gave in this run; `None` when the loop
+    /// began before this run (resumed), so the count is not whole.
+    loop_records: Option<u64>,
+    /// The most records one page of the current loop held.
+    full_page: u64,
+    /// A stop condition suggested by the last page (for a `page` loop
+    /// without one that then fails).
+    stop_hint: Option<String>,
 }
 
 impl Reader {
@@ -118,6 +129,7 @@ impl Reader {
             None => Router::open(read.paginate.as_ref(), &saved),
         };
         let paginator = Paginator::open(then, &saved)?;
+        let loop_records = (paginator.loop_requests() == 0).then_some(0);
         let selector = Selector::new(read, &paginator.response_paths(), cursor.follows());
         Ok(Reader {
             endpoint: Endpoint::new(&config.source, read),
@@ -132,6 +144,10 @@ impl Reader {
             parent_requests: 0,
             parent_warnings: Vec::new(),
             begun: false,
+            strict: read.strict,
+            loop_records,
+            full_page: 0,
+            stop_hint: None,
         })
     }
 
@@ -228,6 +244,28 @@ impl Reader {
         })
     }
 
+    /// The data request the read would send next, as built before
+    /// credentials and signature are added (`check` shows it); `None` when
+    /// the read is complete.
+    pub fn next_request(&self, env: &mut dyn Env) -> Option<Result<HttpRequest, Error>> {
+        if self.is_done() {
+            return None;
+        }
+        let loop_value = self.paginator.request_value();
+        let cursor_values = self.cursor.request_values();
+        let mut set: Vec<Set> = Vec::with_capacity(4);
+        set.extend(self.router.request_value());
+        set.extend(cursor_values.iter().map(|(n, l, v)| (*n, *l, v)));
+        if let Some((name, location, value)) = &loop_value {
+            set.push((name, *location, value));
+        }
+        let fill = self.router.parent_values();
+        Some(
+            self.endpoint
+                .request(&set, self.paginator.next_url(), fill, env),
+        )
+    }
+
     /// Turns a successful response into a batch and moves the read on.
     pub fn handle_response(
         &mut self,
@@ -277,6 +315,16 @@ impl Reader {
         }
         let loop_requests = self.paginator.answered(&resp.body, page_records);
         let doc = parsed.doc;
+        let mut warnings = selected.warnings;
+        let missing = notice::records_missing(&doc, self.selector.records_path(), &req.describe());
+        // A missing records path explains an early end too: one warning.
+        let path_found = missing.is_none();
+        warnings.extend(missing);
+        self.loop_records = self.loop_records.map(|n| n + page_records);
+        self.full_page = self.full_page.max(page_records);
+        if self.paginator.ends_on_empty() && page_records > 0 {
+            self.stop_hint = Some(notice::stop_hint(&doc, page_records, self.full_page));
+        }
         let sent = Sent::of(req);
         let request = |name: &str| sent.get(name);
         let page = Page {
@@ -289,14 +337,34 @@ impl Reader {
             },
             url: &req.url,
         };
-        if !self.paginator.advance(&page)?
-            && !self.cursor.next_window()
-            && self.router.next_partition()
-        {
+        let goes_on = self.paginator.advance(&page)?;
+        if !goes_on {
+            let what = format!("page {loop_requests} ({})", req.describe());
+            if path_found {
+                warnings.extend(notice::ended_early(&doc, self.loop_records, &what));
+            }
+            self.loop_records = Some(0);
+            self.full_page = 0;
+            self.stop_hint = None;
+        }
+        if !goes_on && !self.cursor.next_window() && self.router.next_partition() {
             self.done = true;
         }
-        let mut warnings = std::mem::take(&mut self.parent_warnings);
-        warnings.extend(selected.warnings);
+        crate::grants::complete_request(&format!(
+            ", {page_records} records, {}",
+            self.next_text(goes_on)
+        ));
+        let warnings = {
+            let mut all = std::mem::take(&mut self.parent_warnings);
+            all.extend(warnings);
+            all
+        };
+        if !warnings.is_empty() && (self.strict || crate::grants::strict()) {
+            return Err(Error::Response(format!(
+                "{} (--strict or read.strict: a warning is an error)",
+                warnings.join("; ")
+            )));
+        }
         Ok(Batch {
             records: selected.records,
             count: selected.count,
@@ -304,6 +372,53 @@ impl Reader {
             requests: tries + std::mem::take(&mut self.parent_requests),
             warnings,
         })
+    }
+
+    /// What the request log says comes after a page.
+    fn next_text(&self, goes_on: bool) -> String {
+        if self.is_done() {
+            return "the read is complete".to_string();
+        }
+        let scalar = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if goes_on {
+            if let Some(url) = self.paginator.next_url() {
+                return format!("next: {url}");
+            }
+            if let Some((name, _, value)) = self.paginator.request_value() {
+                return format!("next: {name}={}", scalar(&value));
+            }
+        }
+        match self.router.request_value() {
+            Some((name, _, value)) => format!("next: {name}={}", scalar(value)),
+            None => "next: the same request".to_string(),
+        }
+    }
+
+    /// A failed data request, with a hint where the config is the likely
+    /// cause: a `page` loop without a stop condition that ran past the
+    /// last page into a 4xx.
+    fn explain(&self, e: Error) -> Error {
+        match e {
+            Error::HttpStatus { code, message }
+                if (400..500).contains(&code)
+                    && !matches!(code, 401 | 403 | 408 | 429)
+                    && self.paginator.ends_on_empty()
+                    && self.paginator.loop_requests() > 0 =>
+            {
+                let hint = self.stop_hint.as_deref().unwrap_or("records == 0");
+                Error::HttpStatus {
+                    code,
+                    message: format!(
+                        "{message} (read.paginate has no stop condition, so the loop asked \
+                         past the last page; add one, e.g. `\"stop\": [\"{hint}\"]`)"
+                    ),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Where the read stands, from the pieces its parts keep.
@@ -410,7 +525,9 @@ pub fn next_batch(
         let mut tries = 0;
         let mut attempt = 0;
         loop {
-            let (req, resp) = reader.send(transport, env, &mut tries)?;
+            let (req, resp) = reader
+                .send(transport, env, &mut tries)
+                .map_err(|e| reader.explain(e))?;
             match reader.accept(&req, &resp) {
                 Ok(accepted) => return reader.take(&req, &resp, accepted, tries).map(Some),
                 Err(_) if attempt < retries => {

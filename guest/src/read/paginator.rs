@@ -352,6 +352,23 @@ impl Paginator {
         self.plan.loop_value(&self.position())
     }
 
+    /// A `page` or `offset` loop with no stop condition (it ends at the
+    /// first page without records).
+    pub fn ends_on_empty(&self) -> bool {
+        matches!(
+            self.plan.mode,
+            Mode::Number {
+                end_on_empty: true,
+                ..
+            }
+        )
+    }
+
+    /// Requests made so far in this loop.
+    pub fn loop_requests(&self) -> u64 {
+        self.requests
+    }
+
     /// The next URL the next request goes to, used as it is.
     pub fn next_url(&self) -> Option<&str> {
         match &self.position {

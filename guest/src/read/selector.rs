@@ -64,6 +64,11 @@ impl Selector {
         }
     }
 
+    /// `read.records`, parsed.
+    pub fn records_path(&self) -> &Path {
+        &self.records_path
+    }
+
     /// The records stay apart from the rest of the page when it is parsed.
     #[cfg(test)]
     pub fn splits_records(&self) -> bool {
@@ -175,6 +180,21 @@ impl Selector {
             let at = || format!("record {index} (item {i} of response {response})");
             let record = item.value();
             let (map, d) = flatten::flatten(&record, separator, arrays).map_err(|e| match e {
+                // The whole response as one record, holding one array: the
+                // records are that array, most likely.
+                FlattenError::Array(_)
+                    if self.records_path.is_empty()
+                        && let Some(key) = super::notice::one_array(&record) =>
+                {
+                    let key =
+                        super::notice::path_text(&[crate::jsonpath::Segment::Key(key.to_string())]);
+                    Error::NonCompliantRecord(format!(
+                        "{}: read.records is unset, so the whole response is one record, and \
+                         it is an object holding one array, `{key}`: set \
+                         `\"records\": \"{key}\"` to read its items as records",
+                        at()
+                    ))
+                }
                 FlattenError::Array(_)
                 | FlattenError::Collision(_)
                 | FlattenError::NotAnObject(_) => {
