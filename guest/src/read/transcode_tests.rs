@@ -511,3 +511,43 @@ proptest! {
         }
     }
 }
+
+/// Not a test: how fast the transcoder and the general path are natively
+/// (`cargo test --release -p apiconn-guest --lib transcode::tests::speed -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn speed() {
+    let mut records = String::from("[");
+    for id in 0..1000u64 {
+        if id > 0 {
+            records.push(',');
+        }
+        records.push_str(&format!(
+            r#"{{"id":{id},"name":"User {id}","email":"user.{id}@example.com","active":true,"score":{}.{},"created_at":"2024-05-17T13:45:00Z","address":{{"street":"{} Harbour Road","city":"Nairobi","zip":"01234","geo":{{"lat":-12.34,"lng":123.45}}}},"company":{{"name":"Nairobi Trading 12","department":{{"name":"Research","code":"D123"}}}},"metrics":{{"visits":1234,"purchases":123,"last_seen":"2024-11-12"}}}}"#,
+            id % 977, id % 89, id % 999
+        ));
+    }
+    records.push(']');
+    let body = format!(r#"{{"page":1,"total_pages":100,"data":{records}}}"#);
+    let p = path("data");
+    let mut scratch = Scratch::default();
+    let rounds = 200;
+    let started = std::time::Instant::now();
+    for _ in 0..rounds {
+        let t = transcode(body.as_bytes(), &p, ".", ArrayPolicy::Json, &mut scratch).unwrap();
+        assert_eq!(t.count, 1000);
+    }
+    let new = started.elapsed();
+    let started = std::time::Instant::now();
+    for _ in 0..rounds {
+        let t = general(body.as_bytes(), &p, ".", ArrayPolicy::Json).unwrap();
+        assert_eq!(t.1, 1000);
+    }
+    let old = started.elapsed();
+    let mb = (body.len() * rounds) as f64 / 1e6;
+    eprintln!(
+        "transcode {:.0} MB/s, general {:.0} MB/s",
+        mb / new.as_secs_f64(),
+        mb / old.as_secs_f64()
+    );
+}
