@@ -287,6 +287,12 @@ impl Suite {
             self.profile("B", &plain_read)?;
         }
         self.targets()?;
+        // What was tried and what it gave: measured by hand (how is said
+        // there), kept with the code and copied into every report.
+        let levers = Path::new(env!("CARGO_MANIFEST_DIR")).join("LEVERS.md");
+        if let Ok(text) = std::fs::read_to_string(&levers) {
+            self.report.push_str(&text);
+        }
         if let Some(parent) = self.s.out.parent() {
             std::fs::create_dir_all(parent)?;
         }

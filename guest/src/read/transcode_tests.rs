@@ -72,7 +72,7 @@ fn agree(new: &Transcoded, old: &(Vec<u8>, u64, u32, Value)) -> Result<(), Strin
             (count, dropped)
         ));
     }
-    if new.doc.to_string() != doc.to_string() {
+    if serde_json::to_string(&new.doc).unwrap() != serde_json::to_string(doc).unwrap() {
         return Err(format!("doc {} vs {}", new.doc, doc));
     }
     let new_text = std::str::from_utf8(&new.records).map_err(|e| e.to_string())?;
