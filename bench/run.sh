@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
 scripts/venvs.sh dlt
-cargo build --release --locked -p apiconn -p apiconn-bench
+# `precompile`: the component compiled at build time and embedded (cold start).
+cargo build --release --locked -p apiconn -p apiconn-bench --features apiconn/precompile
 target="${CARGO_TARGET_DIR:-target}/release"
 "$target/apiconn-bench" suite \
   --apiconn "$target/apiconn" \

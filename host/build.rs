@@ -49,6 +49,33 @@ fn main() {
         "building the guest component failed (is the target installed? `rustup target add wasm32-wasip2`)"
     );
     let wasm = target_dir.join("wasm32-wasip2/release/apiconn_guest.wasm");
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap()).join("apiconn.wasm");
-    std::fs::copy(&wasm, &out).expect("copying the guest component");
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
+    std::fs::copy(&wasm, out_dir.join("apiconn.wasm")).expect("copying the guest component");
+    precompile(&wasm, &out_dir.join("apiconn.cwasm"));
+}
+
+#[cfg(feature = "precompile")]
+#[path = "src/engine_config.rs"]
+mod engine_config;
+
+/// With feature `precompile`: the component compiled for this machine
+/// with the runtime's engine settings, embedded so that a cold start needs
+/// no compiling (the runtime checks that it fits its engine and compiles
+/// otherwise). Without it, nothing is embedded.
+#[cfg(feature = "precompile")]
+fn precompile(wasm: &std::path::Path, out: &std::path::Path) {
+    let bytes = {
+        let engine = wasmtime::Engine::new(&engine_config::engine_config())
+            .expect("a wasmtime engine for precompiling");
+        let component = std::fs::read(wasm).expect("reading the guest component");
+        engine
+            .precompile_component(&component)
+            .expect("precompiling the guest component")
+    };
+    std::fs::write(out, bytes).expect("writing the precompiled component");
+}
+
+#[cfg(not(feature = "precompile"))]
+fn precompile(_: &std::path::Path, out: &std::path::Path) {
+    std::fs::write(out, []).expect("writing the (empty) precompiled component");
 }

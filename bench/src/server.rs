@@ -70,14 +70,60 @@ pub fn record(id: u64, rng: &mut Rng) -> serde_json::Value {
     })
 }
 
+/// Record `id` of the second dataset: about 370 bytes of JSON, three
+/// levels of objects, no array.
+pub fn plain_record(id: u64, rng: &mut Rng) -> serde_json::Value {
+    let city = rng.pick(CITIES);
+    serde_json::json!({
+        "id": id,
+        "name": format!("User {id}"),
+        "email": format!("user.{id}@example.com"),
+        "active": !rng.draw().is_multiple_of(3),
+        "score": (rng.draw() % 100_000) as f64 / 100.0,
+        "created_at": format!("2024-{:02}-{:02}T{:02}:{:02}:00Z",
+            1 + rng.draw() % 12, 1 + rng.draw() % 28, rng.draw() % 24, rng.draw() % 60),
+        "address": {
+            "street": format!("{} Harbour Road", 1 + rng.draw() % 999),
+            "city": city,
+            "zip": format!("{:05}", rng.draw() % 100_000),
+            "geo": {"lat": (rng.draw() % 18_000) as f64 / 100.0 - 90.0,
+                    "lng": (rng.draw() % 36_000) as f64 / 100.0 - 180.0}
+        },
+        "company": {
+            "name": format!("{city} Trading {}", rng.draw() % 50),
+            "department": {"name": rng.pick(DEPARTMENTS), "code": format!("D{:03}", rng.draw() % 1000)}
+        },
+        "metrics": {"visits": rng.draw() % 10_000, "purchases": rng.draw() % 500,
+                    "last_seen": format!("2024-11-{:02}", 1 + rng.draw() % 28)}
+    })
+}
+
+/// Which records a dataset has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// [`record`]: nested, one array each.
+    WithArrays,
+    /// [`plain_record`]: nested objects, no array.
+    NoArrays,
+}
+
 impl Dataset {
     /// `blobs` distinct pages of `records_per_page` records each.
     pub fn generate(blobs: usize, records_per_page: usize) -> Dataset {
+        Dataset::generate_shaped(Shape::WithArrays, blobs, records_per_page)
+    }
+
+    /// [`Dataset::generate`], with records of `shape`.
+    pub fn generate_shaped(shape: Shape, blobs: usize, records_per_page: usize) -> Dataset {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let make = match shape {
+            Shape::WithArrays => record,
+            Shape::NoArrays => plain_record,
+        };
         let blobs = (0..blobs)
             .map(|b| {
                 let records: Vec<_> = (0..records_per_page)
-                    .map(|i| record((b * records_per_page + i + 1) as u64, &mut rng))
+                    .map(|i| make((b * records_per_page + i + 1) as u64, &mut rng))
                     .collect();
                 Bytes::from(serde_json::to_vec(&records).expect("records are JSON"))
             })

@@ -284,7 +284,7 @@ impl Transport for Wasi {
             }
         };
         let status = response.status();
-        let headers = response
+        let headers: Vec<(String, String)> = response
             .headers()
             .entries()
             .into_iter()
@@ -293,10 +293,24 @@ impl Transport for Wasi {
         let missing = || TransportError::retryable("the response body went missing");
         let incoming = response.consume().map_err(|()| missing())?;
         let stream = incoming.stream().map_err(|()| missing())?;
+        // One buffer of the announced size (bounded by the host's limit on
+        // responses): no regrowth, and the first chunk taken as it came.
+        let announced = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(64 << 20);
         let mut body = Vec::new();
         loop {
             match stream.blocking_read(1 << 20) {
-                Ok(chunk) => body.extend_from_slice(&chunk),
+                Ok(chunk) if body.is_empty() && chunk.len() >= announced => body = chunk,
+                Ok(chunk) => {
+                    if body.capacity() == 0 {
+                        body.reserve_exact(announced.max(chunk.len()));
+                    }
+                    body.extend_from_slice(&chunk)
+                }
                 Err(StreamError::Closed) => break,
                 Err(e) => return Err(stream_error("reading the response body", e)),
             }

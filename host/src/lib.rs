@@ -7,6 +7,7 @@ pub mod config_file;
 pub mod connector;
 pub mod demo;
 pub mod egress;
+pub mod engine_config;
 pub mod error;
 pub mod logs;
 pub mod read;

@@ -11,12 +11,19 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// The component, as built from `guest/` and embedded in this binary.
 pub const COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apiconn.wasm"));
+
+/// [`COMPONENT`] precompiled by the build for the build machine with
+/// [`engine_config`] (empty in debug builds): a cold start loads it
+/// instead of compiling, when wasmtime finds it fits the engine.
+///
+/// [`engine_config`]: crate::engine_config::engine_config
+pub const PRECOMPILED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apiconn.cwasm"));
 
 /// Limits of one connector instance.
 #[derive(Debug, Clone)]
@@ -131,6 +138,26 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The precompiled [`COMPONENT`], when `wasm` is it and wasmtime finds the
+/// artifact fits `engine` (same wasmtime, settings and CPU features);
+/// `None`: compile or use the cache.
+fn embedded(engine: &Engine, wasm: &[u8]) -> Option<Component> {
+    let ours = std::ptr::eq(wasm.as_ptr(), COMPONENT.as_ptr()) && wasm.len() == COMPONENT.len();
+    if !ours || Engine::detect_precompiled(PRECOMPILED) != Some(wasmtime::Precompiled::Component) {
+        return None;
+    }
+    // SAFETY: the bytes are what this binary's build wrote with
+    // `precompile_component`, embedded read-only; `deserialize` checks
+    // that they fit this engine and fails (safely) otherwise.
+    match unsafe { Component::deserialize(engine, PRECOMPILED) } {
+        Ok(component) => Some(component),
+        Err(e) => {
+            tracing::debug!("the precompiled component does not fit this engine: {e:#}");
+            None
+        }
+    }
+}
+
 impl Runtime {
     /// The embedded connector component.
     pub fn new() -> Result<Runtime> {
@@ -140,9 +167,7 @@ impl Runtime {
     /// Any component of the `apiconn:connector` world (test fixtures, builds
     /// of your own), compiled once and cached like the embedded one.
     pub fn load(wasm: &[u8]) -> Result<Runtime> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
+        let mut config = crate::engine_config::engine_config();
         // `APICONN_PROFILE=perfmap`: name the component's functions for
         // `perf` (/tmp/perf-PID.map), as `wasmtime run --profile=perfmap` does.
         if std::env::var_os("APICONN_PROFILE").is_some_and(|p| p == "perfmap") {
@@ -175,7 +200,10 @@ impl Runtime {
         // SAFETY: the file is one this program wrote with
         // `precompile_component` for this engine's configuration (the name
         // carries both hashes) in the user's own cache directory.
-        let component = match unsafe { Component::deserialize_file(&engine, &compiled) } {
+        let component = match embedded(&engine, wasm).map_or_else(
+            || unsafe { Component::deserialize_file(&engine, &compiled) },
+            Ok,
+        ) {
             Ok(c) => c,
             Err(_) => {
                 let started = std::time::Instant::now();

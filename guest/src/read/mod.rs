@@ -24,6 +24,7 @@ pub mod page;
 pub mod paginator;
 pub mod router;
 pub mod selector;
+pub mod transcode;
 
 pub use checkpoint::Checkpoint;
 

@@ -2,7 +2,10 @@
 //! `dirty_records`): parses a page, finds its records at the records path,
 //! flattens them, converts typed fields, and counts dirty records.
 //!
-//! Where nothing else reads at or below the records path, the page is
+//! Where nothing else reads at or below the records path and neither typed
+//! fields nor an incremental cursor needs each record as a map, the page
+//! is transcoded straight to NDJSON ([`transcode`]: one pass, values
+//! copied as sent). Where the transcoder declines, the page is
 //! parsed in one pass ([`page::parse`]) that keeps each record as raw text
 //! — or, with neither typed fields nor an incremental cursor, writes it
 //! straight to NDJSON ([`flatten::FlatOut`]) — so a record costs no
@@ -15,9 +18,11 @@ use crate::flatten::{self, FlatOut, FlattenError};
 use crate::jsonpath::{self, Path};
 use crate::read::cursor::Cursor;
 use crate::read::page::{self, Record};
+use crate::read::transcode;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 pub struct Selector {
     records_path: Path,
@@ -34,6 +39,8 @@ pub struct Selector {
     dirty: u64,
     /// Records emitted or skipped so far in this run.
     records_seen: u64,
+    /// The transcoder's buffers, kept from page to page.
+    scratch: RefCell<transcode::Scratch>,
 }
 
 /// The records of one page, selected.
@@ -61,6 +68,7 @@ impl Selector {
             dirty_records: read.dirty_records,
             dirty: 0,
             records_seen: 0,
+            scratch: RefCell::default(),
         }
     }
 
@@ -78,6 +86,9 @@ impl Selector {
     /// Parses a page the fastest way the config allows.
     pub fn parse<'b>(&self, body: &'b [u8]) -> serde_json::Result<Parsed<'b>> {
         let body_len = body.len();
+        if let Some(parsed) = self.parse_transcoding(body) {
+            return Ok(parsed);
+        }
         if let Some(parsed) = self.parse_flattening(body) {
             return Ok(parsed);
         }
@@ -100,6 +111,33 @@ impl Selector {
         })
     }
 
+    /// The page transcoded to flat records in one pass ([`transcode`]),
+    /// where the config allows it and the transcoder does the whole page;
+    /// `None`: parse it another way.
+    fn parse_transcoding<'b>(&self, body: &'b [u8]) -> Option<Parsed<'b>> {
+        if !(self.split_records && self.straight) {
+            return None;
+        }
+        let mut scratch = self.scratch.borrow_mut();
+        let done = transcode::transcode(
+            body,
+            &self.records_path,
+            &self.flatten.separator,
+            self.flatten.arrays,
+            &mut scratch,
+        )?;
+        Some(Parsed {
+            doc: done.doc,
+            flat: Some(Flattened {
+                out: done.records,
+                count: done.count,
+                dropped: done.dropped,
+            }),
+            body_len: body.len(),
+            records: Some(vec![]),
+        })
+    }
+
     /// The page parsed with its records flattened straight to output in the
     /// same pass, where the config allows it and every record can go that
     /// way; `None`: parse it another way.
@@ -118,7 +156,7 @@ impl Selector {
         Some(Parsed {
             doc,
             flat: Some(Flattened {
-                out: f.out,
+                out: f.out.out,
                 count: f.count,
                 dropped: f.dropped,
             }),
@@ -159,7 +197,9 @@ impl Selector {
         let (mut flat, mut count, mut dropped) = match parsed.flat.take() {
             Some(done) => {
                 self.records_seen += done.count;
-                (done.out, done.count as u32, done.dropped)
+                let mut flat = FlatOut::with_capacity(0);
+                flat.out = done.out;
+                (flat, done.count as u32, done.dropped)
             }
             None => (FlatOut::with_capacity(parsed.body_len), 0, 0),
         };
@@ -255,9 +295,9 @@ pub struct Parsed<'b> {
     records: Option<Vec<Record<'b>>>,
 }
 
-/// Records flattened by [`page::parse`].
+/// Records flattened by [`transcode`] or [`page::parse`].
 struct Flattened {
-    out: FlatOut,
+    out: Vec<u8>,
     count: u64,
     dropped: u32,
 }
