@@ -849,7 +849,11 @@ async fn write(
     }
     outcome?;
     // Exit status 8: the write ran to the end, but not every record was stored.
-    Ok(if summary.rejected + summary.failed == 0 { 0 } else { 8 })
+    Ok(if summary.rejected + summary.failed == 0 {
+        0
+    } else {
+        8
+    })
 }
 
 /// `apiconn init`: the schema file, and CONFIG pointed at it.
