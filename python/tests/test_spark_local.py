@@ -111,7 +111,7 @@ def test_write_sums_reports_and_keeps_rejected_and_failed_rows(spark, api, tmp_p
 
 
 def test_config_error_names_the_config_path(spark, api, tmp_path):
-    bad = api.config(paginate={"type": "offset", "param": "o"})
+    bad = api.config(paginate={"type": "offset", "param": "o", "step": 0})
     with pytest.raises(PySparkException) as e:
         read(spark, bad).load().collect()
     assert "ConfigError" in str(e.value) and "read.paginate" in str(e.value)
