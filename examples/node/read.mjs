@@ -17,7 +17,8 @@ if (!dir || !configPath) {
 }
 const { source } = await import(pathToFileURL(resolve(dir, 'apiconn.js')).href);
 try {
-  const reader = source.Reader.open(readFileSync(configPath, 'utf8'), undefined, undefined);
+  // config, environment, stream (none: the config's only stream), saved state
+  const reader = source.Reader.open(readFileSync(configPath, 'utf8'), undefined, undefined, undefined);
   let batch;
   while ((batch = reader.nextBatch()) !== undefined) {
     process.stdout.write(batch.records);
