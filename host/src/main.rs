@@ -167,6 +167,13 @@ struct Verbose {
     verbose: bool,
 }
 
+impl Verbose {
+    /// The request log is on: `-v`, or `APICONN_LOG=debug`, which implies it.
+    fn on(&self) -> bool {
+        self.verbose || log_is_debug()
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Read records to stdout (or --output) as NDJSON.
@@ -526,7 +533,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<u8> {
         } => {
             let opts = Options {
                 strict,
-                verbose: verbose.verbose || log_is_debug(),
+                verbose: verbose.on(),
                 ..options(&env, &secrets, &sandbox)
             };
             match prepare(&config, &opts) {
@@ -557,7 +564,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<u8> {
         } => {
             let opts = Options {
                 strict,
-                verbose: verbose.verbose || log_is_debug(),
+                verbose: verbose.on(),
                 ..options(&env, &secrets, &sandbox)
             };
             match prepare(&config, &opts) {
@@ -588,7 +595,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<u8> {
             sandbox,
         } => {
             let opts = Options {
-                verbose: verbose.verbose || log_is_debug(),
+                verbose: verbose.on(),
                 ..options(&env, &secrets, &sandbox)
             };
             match prepare(&config, &opts) {
