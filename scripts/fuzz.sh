@@ -17,7 +17,7 @@ fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for target in config jsonpath flatten stop sign transcode; do
+for target in config jsonpath flatten stop sign transcode flat; do
   mkdir -p "$work/$target"
   if [ -n "$seconds" ]; then
     limit="-max_total_time=$seconds"

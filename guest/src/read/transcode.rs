@@ -84,36 +84,8 @@ pub fn transcode(
     {
         return None;
     }
-    let Scratch {
-        body: padded,
-        prefix,
-        shape,
-        checked,
-    } = scratch;
-    padded.clear();
-    padded.reserve(body.len() + PAD);
-    padded.extend_from_slice(body);
-    padded.resize(body.len() + PAD, 0);
-    prefix.clear();
-    prefix.resize(PAD, 0);
-    shape.clear();
-    let mut t = T {
-        b: padded,
-        n: body.len(),
-        i: 0,
-        out: Vec::with_capacity(body.len() + body.len() / 2 + PAD),
-        prefix,
-        plen: 0,
-        shape,
-        checked,
-        sep: separator.as_bytes(),
-        arrays,
-        count: 0,
-        dropped: 0,
-        span: None,
-        stack: Vec::new(),
-        saved: Vec::new(),
-    };
+    let out = Vec::with_capacity(body.len() + body.len() / 2 + PAD);
+    let mut t = T::new(body, scratch, separator.as_bytes(), arrays, out);
     t.ws();
     t.at(path, 0).ok()?;
     t.ws();
@@ -136,6 +108,47 @@ pub fn transcode(
         dropped: t.dropped,
         doc,
     })
+}
+
+/// A write's input checked and minified line by line, in one pass each:
+/// the common case of `write`, whose records are sent as they are.
+pub struct Flat<'s> {
+    t: T<'s>,
+}
+
+impl<'s> Flat<'s> {
+    /// Over a chunk of NDJSON, copied once into `scratch` with padding.
+    pub fn new(chunk: &[u8], scratch: &'s mut Scratch) -> Flat<'s> {
+        Flat {
+            t: T::new(chunk, scratch, b".", ArrayPolicy::Error, Vec::new()),
+        }
+    }
+
+    /// The line at `start..end` of the chunk as a JSON object without
+    /// whitespace, its keys and values copied verbatim, when it is one
+    /// object whose values are strings, numbers, booleans or null, with no
+    /// key twice and no escape in a key. `None`: take the general path
+    /// (`serde_json`), which then gives the record or says why it is not one.
+    pub fn object(&mut self, start: usize, end: usize) -> Option<&[u8]> {
+        let t = &mut self.t;
+        t.out.clear();
+        t.plen = 0;
+        t.i = start;
+        t.ws();
+        if t.i >= end || t.peek() != b'{' {
+            return None;
+        }
+        t.flat_record().ok()?;
+        if t.i > end {
+            // The object went on past the line.
+            return None;
+        }
+        t.ws();
+        if t.i < end {
+            return None;
+        }
+        Some(&t.out)
+    }
 }
 
 /// Why the transcoder stops: the caller takes the general path.
@@ -221,7 +234,48 @@ const LEAF: u8 = 0;
 const ENTER: u8 = 1;
 const EXIT: u8 = 2;
 
-impl T<'_> {
+impl<'a> T<'a> {
+    /// Over `body`, copied into `scratch`'s buffer with [`PAD`] zero bytes
+    /// after it; records go to `out`.
+    fn new(
+        body: &[u8],
+        scratch: &'a mut Scratch,
+        sep: &'a [u8],
+        arrays: ArrayPolicy,
+        out: Vec<u8>,
+    ) -> T<'a> {
+        let Scratch {
+            body: padded,
+            prefix,
+            shape,
+            checked,
+        } = scratch;
+        padded.clear();
+        padded.reserve(body.len() + PAD);
+        padded.extend_from_slice(body);
+        padded.resize(body.len() + PAD, 0);
+        prefix.clear();
+        prefix.resize(PAD, 0);
+        shape.clear();
+        T {
+            b: padded,
+            n: body.len(),
+            i: 0,
+            out,
+            prefix,
+            plen: 0,
+            shape,
+            checked,
+            sep,
+            arrays,
+            count: 0,
+            dropped: 0,
+            span: None,
+            stack: Vec::new(),
+            saved: Vec::new(),
+        }
+    }
+
     #[inline(always)]
     fn peek(&self) -> u8 {
         // SAFETY: `i` never passes `n` (every scan stops at a zero byte),
@@ -787,6 +841,68 @@ impl T<'_> {
         self.unique()
     }
 
+    /// A flat record at `i` (its `{`), a write's, into the output from its
+    /// start without whitespace: keys and values verbatim. A value that is
+    /// an object or an array, a key with an escape and a key twice decline.
+    fn flat_record(&mut self) -> R {
+        self.i += 1;
+        self.shape.clear();
+        self.out.clear();
+        // The output is never longer than the input it comes from.
+        self.room(self.n - self.i + 2);
+        self.store8(0, u64::from(b'{'));
+        let mut o = 1;
+        self.ws();
+        if self.peek() == b'}' {
+            self.i += 1;
+        } else {
+            loop {
+                if self.peek() != b'"' {
+                    return Err(Decline);
+                }
+                let name = self.i + 1;
+                if self.key()? {
+                    return Err(Decline);
+                }
+                let name_end = self.i - 1;
+                // The key with its quotes, and a colon.
+                let len = name_end - name + 2;
+                self.copy_body(name - 1, o, len);
+                o += len;
+                self.store8(o, u64::from(b':'));
+                o += 1;
+                self.ws();
+                if self.peek() != b':' {
+                    return Err(Decline);
+                }
+                self.i += 1;
+                self.ws();
+                if matches!(self.peek(), b'{' | b'[') {
+                    return Err(Decline);
+                }
+                o = self.scalar(o)?;
+                self.event(name, name_end, LEAF);
+                self.ws();
+                match self.peek() {
+                    b',' => {
+                        self.i += 1;
+                        self.ws();
+                        self.store8(o, u64::from(b','));
+                        o += 1;
+                    }
+                    b'}' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return Err(Decline),
+                }
+            }
+        }
+        self.store8(o, u64::from(b'}'));
+        self.set_len(o + 1);
+        self.unique()
+    }
+
     /// After a field: `,` and the next key (the same object), or `}`s
     /// closing objects; `true` when the record ends.
     #[inline(always)]
@@ -1081,4 +1197,4 @@ pub fn general(
 
 #[cfg(test)]
 #[path = "transcode_tests.rs"]
-mod tests;
+pub(crate) mod tests;

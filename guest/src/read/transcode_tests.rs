@@ -26,7 +26,7 @@ fn lines(t: &Transcoded) -> String {
 /// Two JSON values that mean the same: numbers as numbers (the general
 /// path writes a float back from an `f64`), strings that hold JSON text
 /// (`arrays: json`) as that text, objects in order.
-fn same_value(a: &Value, b: &Value) -> bool {
+pub(crate) fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             if x == y {
@@ -508,6 +508,153 @@ proptest! {
                 }
             }
             None => prop_assert!(expected.iter().any(|e| e.is_err())),
+        }
+    }
+}
+
+/// What [`Flat`] makes of each line of `chunk`.
+fn flat_lines(chunk: &str) -> Vec<Option<String>> {
+    let mut scratch = Scratch::default();
+    let mut flat = Flat::new(chunk.as_bytes(), &mut scratch);
+    let mut at = 0;
+    chunk
+        .split('\n')
+        .map(|line| {
+            let got = flat
+                .object(at, at + line.len())
+                .map(|o| String::from_utf8(o.to_vec()).unwrap());
+            at += line.len() + 1;
+            got
+        })
+        .collect()
+}
+
+#[test]
+fn flat_lines_are_minified_verbatim_and_the_rest_declined() {
+    let chunk = concat!(
+        "{ \"id\" : 1.50, \"big\":123456789012345678901234567890,\"s\":\"\\u00e9\\/x\", \"t\":true,\"n\":null}\r\n",
+        "{}\n",
+        "  \n",
+        "{\"a\":{\"b\":1}}\n",
+        "{\"a\":{}}\n",
+        "{\"a\":[1]}\n",
+        "{\"a\":1,\"a\":2}\n",
+        "{\"\\u0061\":1}\n",
+        "{\"a\":1}{\"b\":2}\n",
+        "{\"a\":\n",
+        "1}\n",
+        "[1]\n",
+        "{\"a\":1} x",
+    );
+    assert_eq!(
+        flat_lines(chunk),
+        vec![
+            Some(r#"{"id":1.50,"big":123456789012345678901234567890,"s":"\u00e9\/x","t":true,"n":null}"#.into()),
+            Some("{}".into()),
+            None,
+            None,
+            None,
+            None,
+            // A key twice, an escaped key: serde_json decides.
+            None,
+            None,
+            None,
+            // One object over two lines is two lines that are not records.
+            None,
+            None,
+            None,
+            None,
+        ]
+    );
+}
+
+/// Flat records: scalars only, keys from `key` (`unique`: none twice).
+fn flat_record(key: BoxedStrategy<String>, unique: bool) -> impl Strategy<Value = Node> {
+    prop::collection::vec((key, scalar()), 0..6).prop_map(move |kv| {
+        let mut seen = std::collections::HashSet::new();
+        Node::Obj(
+            kv.into_iter()
+                .filter(|(k, _)| !unique || seen.insert(k.clone()))
+                .collect(),
+        )
+    })
+}
+
+/// The keys of the JSON object `text`, in order, repeats kept.
+fn keys(text: &str) -> Vec<String> {
+    struct Keys;
+    impl<'de> serde::de::Visitor<'de> for Keys {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<M: serde::de::MapAccess<'de>>(
+            self,
+            mut m: M,
+        ) -> Result<Vec<String>, M::Error> {
+            let mut out = Vec::new();
+            while let Some((k, serde::de::IgnoredAny)) = m.next_entry::<String, _>()? {
+                out.push(k);
+            }
+            Ok(out)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde::Deserializer::deserialize_map(&mut de, Keys).unwrap()
+}
+
+/// Lines of NDJSON: records flat or not, rendered with any whitespace
+/// (newlines too, which splits a record over lines), and blank lines.
+pub(crate) fn ndjson() -> impl Strategy<Value = String> {
+    let line = prop_oneof![
+        3 => flat_record(wild_key().boxed(), false),
+        1 => record(wild_key().boxed(), false),
+        1 => Just(Node::Text(String::new())),
+        1 => scalar(),
+    ];
+    prop::collection::vec((line, prop::collection::vec(any::<u8>(), 0..8)), 0..6).prop_map(
+        |lines| {
+            let mut out = String::new();
+            for (node, ws) in lines {
+                render(&node, &ws, &mut 0, &mut out);
+                out.push('\n');
+            }
+            out
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// A line `Flat` takes is one serde_json reads as an object of scalars,
+    /// with the same keys in the same order and the same values.
+    #[test]
+    fn flat_lines_read_as_serde_json_reads_them(chunk in ndjson()) {
+        for (line, got) in chunk.split('\n').zip(flat_lines(&chunk)) {
+            let Some(got) = got else { continue };
+            let want = serde_json::from_str::<Value>(line);
+            prop_assert!(want.is_ok(), "took a line serde_json refuses: {line}");
+            let want = want.unwrap();
+            prop_assert!(want.as_object().is_some_and(|o| o.values().all(|v| !v.is_object() && !v.is_array())));
+            let got: Value = serde_json::from_str(&got).unwrap();
+            prop_assert!(same_value(&got, &want), "{got} vs {want}");
+            // No key twice (serde_json would have kept one).
+            prop_assert_eq!(keys(line).len(), want.as_object().unwrap().len());
+        }
+    }
+
+    /// Flat records with plain keys, none twice, on one line each are all taken.
+    #[test]
+    fn plain_flat_lines_are_taken(records in prop::collection::vec(flat_record(plain_key().boxed(), true), 1..6)) {
+        let chunk: Vec<String> = records.iter().map(|r| {
+            let mut out = String::new();
+            render(r, &[0, 2, 4], &mut 0, &mut out);
+            out
+        }).collect();
+        let chunk = chunk.join("\n");
+        for (line, got) in chunk.split('\n').zip(flat_lines(&chunk)) {
+            prop_assert!(got.is_some(), "declined {line}");
         }
     }
 }
