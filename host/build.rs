@@ -51,6 +51,13 @@ fn main() {
     let wasm = target_dir.join("wasm32-wasip2/release/apiconn_guest.wasm");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
     std::fs::copy(&wasm, out_dir.join("apiconn.wasm")).expect("copying the guest component");
+    let bytes = std::fs::read(&wasm).expect("reading the guest component");
+    let digest: String =
+        sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &bytes))[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+    std::fs::write(out_dir.join("apiconn.wasm.digest"), digest).expect("writing the digest");
     precompile(&wasm, &out_dir.join("apiconn.cwasm"));
 }
 

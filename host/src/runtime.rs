@@ -18,6 +18,10 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 /// The component, as built from `guest/` and embedded in this binary.
 pub const COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apiconn.wasm"));
 
+/// The first 8 bytes of [`COMPONENT`]'s SHA-256 in hex, computed by the
+/// build: the name of its cache files.
+const COMPONENT_DIGEST: &str = include_str!(concat!(env!("OUT_DIR"), "/apiconn.wasm.digest"));
+
 /// [`COMPONENT`] precompiled by the build for the build machine with
 /// [`engine_config`] (empty in debug builds): a cold start loads it
 /// instead of compiling, when wasmtime finds it fits the engine.
@@ -138,12 +142,18 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Whether `wasm` is the embedded [`COMPONENT`] itself.
+fn is_embedded(wasm: &[u8]) -> bool {
+    std::ptr::eq(wasm.as_ptr(), COMPONENT.as_ptr()) && wasm.len() == COMPONENT.len()
+}
+
 /// The precompiled [`COMPONENT`], when `wasm` is it and wasmtime finds the
 /// artifact fits `engine` (same wasmtime, settings and CPU features);
 /// `None`: compile or use the cache.
 fn embedded(engine: &Engine, wasm: &[u8]) -> Option<Component> {
-    let ours = std::ptr::eq(wasm.as_ptr(), COMPONENT.as_ptr()) && wasm.len() == COMPONENT.len();
-    if !ours || Engine::detect_precompiled(PRECOMPILED) != Some(wasmtime::Precompiled::Component) {
+    if !is_embedded(wasm)
+        || Engine::detect_precompiled(PRECOMPILED) != Some(wasmtime::Precompiled::Component)
+    {
         return None;
     }
     // SAFETY: the bytes are what this binary's build wrote with
@@ -188,7 +198,10 @@ impl Runtime {
         let dir = cache_dir();
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating cache dir {}", dir.display()))?;
-        let digest = hex::encode(&Sha256::digest(wasm)[..8]);
+        let digest = match is_embedded(wasm) {
+            true => COMPONENT_DIGEST.to_string(),
+            false => hex::encode(&Sha256::digest(wasm)[..8]),
+        };
         let component_path = dir.join(format!("apiconn-{digest}.wasm"));
         if !component_path.exists() {
             write_atomically(&component_path, wasm)?;
@@ -197,13 +210,20 @@ impl Runtime {
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
         let engine_key = std::hash::Hasher::finish(&hasher);
         let compiled = dir.join(format!("apiconn-{digest}-{engine_key:016x}.cwasm"));
+        // The cache file first: it is mapped, not copied, so a warm start
+        // reads only the pages it runs. Then the embedded artifact, which
+        // is copied (and written to the cache for the next start).
         // SAFETY: the file is one this program wrote with
         // `precompile_component` for this engine's configuration (the name
         // carries both hashes) in the user's own cache directory.
-        let component = match embedded(&engine, wasm).map_or_else(
-            || unsafe { Component::deserialize_file(&engine, &compiled) },
-            Ok,
-        ) {
+        let cached = unsafe { Component::deserialize_file(&engine, &compiled) };
+        let component = match cached.or_else(|e| {
+            let component = embedded(&engine, wasm).ok_or(e)?;
+            if let Err(e) = write_atomically(&compiled, PRECOMPILED) {
+                tracing::debug!("caching the precompiled component: {e:#}");
+            }
+            Ok::<_, wasmtime::Error>(component)
+        }) {
             Ok(c) => c,
             Err(_) => {
                 let started = std::time::Instant::now();
