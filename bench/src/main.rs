@@ -41,6 +41,9 @@ enum Cmd {
         /// Records per page.
         #[arg(long, default_value_t = 1000)]
         records: usize,
+        /// Records without arrays (dataset B) instead of with (A).
+        #[arg(long)]
+        no_arrays: bool,
     },
     /// Reads a JSON config with the guest's logic compiled natively; NDJSON to stdout.
     NativeRead { config: PathBuf },
@@ -88,8 +91,14 @@ fn main() -> anyhow::Result<()> {
             settings.profile &= !no_profile;
             Suite::new(settings)?.run()
         }
-        Cmd::Serve { records } => {
-            let data = std::sync::Arc::new(apiconn_bench::server::Dataset::generate(100, records));
+        Cmd::Serve { records, no_arrays } => {
+            use apiconn_bench::server::{Dataset, Shape};
+            let shape = if no_arrays {
+                Shape::NoArrays
+            } else {
+                Shape::WithArrays
+            };
+            let data = std::sync::Arc::new(Dataset::generate_shaped(shape, 100, records));
             let server = apiconn_bench::server::Server::start(data)?;
             println!("{}", server.url());
             loop {
