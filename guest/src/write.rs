@@ -93,10 +93,15 @@ struct Prepared {
 /// The lines of an NDJSON chunk, numbered from `first_line`; blank lines
 /// are not records.
 fn lines(ndjson: &[u8], first_line: u64) -> impl Iterator<Item = (u64, &[u8])> {
-    ndjson
-        .split(|b| *b == b'\n')
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', ndjson)
+        .chain([ndjson.len()])
         .enumerate()
-        .map(move |(i, l)| (first_line + i as u64, l))
+        .map(move |(i, end)| {
+            let line = &ndjson[start..end];
+            start = end + 1;
+            (first_line + i as u64, line)
+        })
         .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
 }
 

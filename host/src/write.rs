@@ -72,27 +72,39 @@ impl<R: BufRead> Chunks<R> {
         let first = self.next_line;
         let mut chunk = Vec::new();
         while chunk.len() < CHUNK_BYTES {
-            let before = chunk.len();
-            if self.input.read_until(b'\n', &mut chunk)? == 0 {
+            let buf = self.input.fill_buf()?;
+            if buf.is_empty() {
                 break;
             }
-            if !chunk.ends_with(b"\n") {
-                chunk.push(b'\n');
+            // The whole lines of what is buffered, then the rest of a line
+            // begun (it may be longer than the buffer).
+            let whole = memchr::memrchr(b'\n', buf).map_or(0, |k| k + 1);
+            chunk.extend_from_slice(&buf[..whole]);
+            self.input.consume(whole);
+            if whole == 0 {
+                self.input.read_until(b'\n', &mut chunk)?;
             }
-            self.next_line += 1;
-            if let Some(spool) = &mut self.spool {
-                spool.write_all(&chunk[before..])?;
-            }
+        }
+        if !chunk.is_empty() && !chunk.ends_with(b"\n") {
+            chunk.push(b'\n');
+        }
+        self.next_line += memchr::memchr_iter(b'\n', &chunk).count() as u64;
+        if let Some(spool) = &mut self.spool {
+            spool.write_all(&chunk)?;
         }
         Ok((!chunk.is_empty()).then_some((first, chunk)))
     }
 }
 
+/// The records of a chunk of whole lines: the lines not blank.
 fn records_in(chunk: &[u8]) -> u64 {
-    chunk
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .count() as u64
+    let mut start = 0;
+    let mut n = 0;
+    for end in memchr::memchr_iter(b'\n', chunk).chain([chunk.len()]) {
+        n += u64::from(!chunk[start..end].iter().all(u8::is_ascii_whitespace));
+        start = (end + 1).min(chunk.len());
+    }
+    n
 }
 
 /// The text of line `line` of a chunk that starts at line `first`.
@@ -303,4 +315,70 @@ pub async fn write(
         return fail(Failure::Run(config.masker.mask(&message)), summary);
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every chunk of `input` read through a buffer of `capacity` bytes.
+    fn chunks(input: &[u8], capacity: usize) -> Vec<(u64, Vec<u8>)> {
+        let mut c = Chunks {
+            input: BufReader::with_capacity(capacity, input),
+            spool: None,
+            next_line: 1,
+        };
+        std::iter::from_fn(|| c.next().unwrap()).collect()
+    }
+
+    #[test]
+    fn chunks_are_whole_lines_numbered_from_their_first() {
+        let input = b"{\"a\":1}\n\n  \n{\"b\":2}\n{\"c\":3}";
+        for capacity in [1, 3, 8, 64, 8192] {
+            let got = chunks(input, capacity);
+            assert_eq!(got.len(), 1, "capacity {capacity}");
+            assert_eq!(
+                got[0],
+                (1, b"{\"a\":1}\n\n  \n{\"b\":2}\n{\"c\":3}\n".to_vec())
+            );
+            assert_eq!(records_in(&got[0].1), 3);
+        }
+        assert!(chunks(b"", 8).is_empty());
+        assert_eq!(records_in(b"\n \n"), 0);
+        assert_eq!(records_in(b"x"), 1);
+    }
+
+    #[test]
+    fn a_chunk_ends_at_the_line_end_after_its_size_and_long_lines_stay_whole() {
+        // 3 MiB of 1 KiB lines, and one line of 1.5 MiB.
+        let short = [b'x'; 1023];
+        let mut input = Vec::new();
+        for _ in 0..1024 {
+            input.extend_from_slice(&short);
+            input.push(b'\n');
+        }
+        input.extend(std::iter::repeat_n(b'y', 3 << 19));
+        input.push(b'\n');
+        for _ in 0..2048 {
+            input.extend_from_slice(&short);
+            input.push(b'\n');
+        }
+        let got = chunks(&input, 8192);
+        let all: Vec<u8> = got.iter().flat_map(|(_, c)| c.iter().copied()).collect();
+        assert_eq!(all, input);
+        let mut line = 1;
+        for (first, chunk) in &got {
+            assert_eq!(*first, line);
+            assert!(chunk.ends_with(b"\n"));
+            // At most one line past the size.
+            let without_last = &chunk[..chunk.len() - 1];
+            let last_start = memchr::memrchr(b'\n', without_last).map_or(0, |k| k + 1);
+            assert!(
+                last_start < CHUNK_BYTES,
+                "chunk at line {first} went on past its size"
+            );
+            line += records_in(chunk);
+        }
+        assert_eq!(line, 3074);
+    }
 }
