@@ -815,7 +815,7 @@ impl Suite {
             r,
             "`APICONN_PROFILE=perfmap perf record -F 2000 -g -- apiconn --allow-private read read-{dataset}.json`, then \
              `perf report --no-children --sort dso,symbol`: the items over 1.5 % of samples \
-             (wasm functions are named through wasmtime's perf map; `[.]` user space, `[k]` kernel).\n"
+             (wasm functions are named by the mapped compiled component, `apiconn-….cwasm`, or by wasmtime's perf map; `[.]` user space, `[k]` kernel).\n"
         )?;
         writeln!(r, "```")?;
         for line in &top {
