@@ -494,6 +494,6 @@ impl admin::Guest for Component {
     }
 
     fn config_schema() -> String {
-        serde_json::to_string_pretty(&config::schema()).expect("schema is JSON")
+        serde_json::to_string_pretty(config::schema()).expect("schema is JSON")
     }
 }

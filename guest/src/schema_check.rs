@@ -429,7 +429,7 @@ mod tests {
     use serde_json::json;
 
     fn check(value: Value) -> Vec<String> {
-        validate(&schema(), &value)
+        validate(schema(), &value)
             .iter()
             .map(|p| p.to_string())
             .collect()

@@ -78,6 +78,11 @@ pub fn origins(config: &Config) -> Result<Vec<String>, Error> {
 }
 
 /// The JSON Schema of the config, as `apiconn schema` prints it.
-pub fn schema() -> Value {
-    serde_json::to_value(schemars::schema_for!(Config)).expect("schema is JSON")
+pub fn schema() -> &'static Value {
+    // Built once per instance: a run loads its config more than once (its
+    // plan, then its reader), and building it took a third of a `validate`.
+    static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        serde_json::to_value(schemars::schema_for!(Config)).expect("schema is JSON")
+    })
 }

@@ -19,7 +19,7 @@ pub fn load(text: &str, env: Option<&str>) -> Result<Config, Error> {
 
 pub fn load_value(mut value: Value, env: Option<&str>) -> Result<Config, Vec<Problem>> {
     let schema = schema();
-    let mut problems = schema_check::validate(&schema, &value);
+    let mut problems = schema_check::validate(schema, &value);
     problems.extend(check(&value));
     if !problems.is_empty() {
         return Err(problems);
@@ -31,7 +31,7 @@ pub fn load_value(mut value: Value, env: Option<&str>) -> Result<Config, Vec<Pro
         .unwrap_or_default();
     for name in &envs {
         let merged = with_environment(&value, name);
-        let mut found = schema_check::validate(&schema, &merged);
+        let mut found = schema_check::validate(schema, &merged);
         found.extend(check(&merged));
         for mut p in found {
             p.message = format!("{} (with environment `{name}`)", p.message);
