@@ -84,6 +84,27 @@ pub struct Reader {
     stop_hint: Option<String>,
 }
 
+/// The next data request, before credentials and signature: the traverse
+/// value, the incremental cursor and the loop value set on the endpoint's
+/// request (later ones win), the parent's fields filled into its path.
+fn data_request(
+    endpoint: &Endpoint,
+    paginator: &Paginator,
+    router: &Router,
+    cursor: &Cursor,
+    env: &mut dyn Env,
+) -> Result<HttpRequest, Error> {
+    let loop_value = paginator.request_value();
+    let cursor_values = cursor.request_values();
+    let mut set: Vec<Set> = Vec::with_capacity(4);
+    set.extend(router.request_value());
+    set.extend(cursor_values.iter().map(|(n, l, v)| (*n, *l, v)));
+    if let Some((name, location, value)) = &loop_value {
+        set.push((name, *location, value));
+    }
+    endpoint.request(&set, paginator.next_url(), router.parent_values(), env)
+}
+
 impl Reader {
     /// A reader of the config's only stream.
     pub fn open(config: Config, state: Option<&str>) -> Result<Reader, Error> {
@@ -228,20 +249,16 @@ impl Reader {
         env: &mut dyn Env,
         tries: &mut u32,
     ) -> Result<(HttpRequest, HttpResponse), Error> {
-        // The traverse value, the incremental cursor, the loop value: later ones win.
-        let loop_value = self.paginator.request_value();
-        let cursor_values = self.cursor.request_values();
-        let mut set: Vec<Set> = Vec::with_capacity(4);
-        set.extend(self.router.request_value());
-        set.extend(cursor_values.iter().map(|(n, l, v)| (*n, *l, v)));
-        if let Some((name, location, value)) = &loop_value {
-            set.push((name, *location, value));
-        }
-        let next_url = self.paginator.next_url();
-        let endpoint = &self.endpoint;
-        let fill = self.router.parent_values();
-        self.requester.send(transport, env, tries, &mut |env| {
-            endpoint.request(&set, next_url, fill, env)
+        let Reader {
+            endpoint,
+            paginator,
+            router,
+            cursor,
+            requester,
+            ..
+        } = self;
+        requester.send(transport, env, tries, &mut |env| {
+            data_request(endpoint, paginator, router, cursor, env)
         })
     }
 
@@ -252,19 +269,13 @@ impl Reader {
         if self.is_done() {
             return None;
         }
-        let loop_value = self.paginator.request_value();
-        let cursor_values = self.cursor.request_values();
-        let mut set: Vec<Set> = Vec::with_capacity(4);
-        set.extend(self.router.request_value());
-        set.extend(cursor_values.iter().map(|(n, l, v)| (*n, *l, v)));
-        if let Some((name, location, value)) = &loop_value {
-            set.push((name, *location, value));
-        }
-        let fill = self.router.parent_values();
-        Some(
-            self.endpoint
-                .request(&set, self.paginator.next_url(), fill, env),
-        )
+        Some(data_request(
+            &self.endpoint,
+            &self.paginator,
+            &self.router,
+            &self.cursor,
+            env,
+        ))
     }
 
     /// Turns a successful response into a batch and moves the read on.
