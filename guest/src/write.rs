@@ -331,10 +331,13 @@ impl Core {
     /// Every non-compliant record of a chunk, sending nothing.
     pub fn check(&self, ndjson: &[u8], first_line: u64) -> Vec<Rejection> {
         let mut scratch = Scratch::default();
-        let mut flat = Flat::new(ndjson, &mut scratch);
+        let mut flat = self
+            .verbatim
+            .is_some()
+            .then(|| Flat::new(ndjson, &mut scratch));
         lines(ndjson, first_line)
             .filter_map(|(line, text)| {
-                self.prepare(Some(&mut flat), ndjson, text)
+                self.prepare(flat.as_mut(), ndjson, text)
                     .err()
                     .map(|reason| Rejection { line, reason })
             })
