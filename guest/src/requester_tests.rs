@@ -198,8 +198,8 @@ fn a_signing_secret_is_masked_like_a_credential() {
     assert!(crate::grants::is_credential("sig-key"));
 }
 
-#[test]
-fn a_failed_token_request_is_an_auth_error() {
+/// The auth error of an OAuth read whose token request is answered with `code`.
+fn token_request_refused(code: u16) -> String {
     let mut r = requester(oauth(), 0);
     let mut env = FixedEnv { now_ms: 0, next: 0 };
     let mut build = |_: &mut dyn Env| Ok(get("http://api.example:8080/v1/x"));
@@ -207,15 +207,19 @@ fn a_failed_token_request_is_an_auth_error() {
     sent(r.step(&mut call, Event::Start, &mut env, &mut build));
     match r.step(
         &mut call,
-        Event::Answered(status(400, &[])),
+        Event::Answered(status(code, &[])),
         &mut env,
         &mut build,
     ) {
-        Step::Done(Err(Error::Auth(m))) => {
-            assert!(m.starts_with("the token request failed: HTTP 400"), "{m}")
-        }
+        Step::Done(Err(Error::Auth(m))) => m,
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_failed_token_request_is_an_auth_error() {
+    let m = token_request_refused(400);
+    assert!(m.starts_with("the token request failed: HTTP 400"), "{m}");
 }
 
 fn run(script: &mut Script, retries: u32) -> (Result<(HttpRequest, HttpResponse), Error>, u32) {
@@ -505,27 +509,15 @@ fn a_second_401_is_an_auth_error() {
 
 #[test]
 fn a_405_from_the_token_endpoint_says_the_method_defaults_to_get() {
-    let mut r = requester(oauth(), 0);
-    let mut env = FixedEnv { now_ms: 0, next: 0 };
-    let mut build = |_: &mut dyn Env| Ok(get("http://api.example:8080/v1/x"));
-    let mut call = Call::authenticated();
-    sent(r.step(&mut call, Event::Start, &mut env, &mut build));
-    match r.step(
-        &mut call,
-        Event::Answered(status(405, &[])),
-        &mut env,
-        &mut build,
-    ) {
-        Step::Done(Err(Error::Auth(m))) => assert!(
-            m.starts_with("the token request failed: HTTP 405")
-                && m.ends_with(
-                    " (source.auth.method defaults to GET for the token request; this endpoint \
-                     refused it: set `\"method\": \"POST\"` in source.auth)"
-                ),
-            "{m}"
-        ),
-        other => panic!("{other:?}"),
-    }
+    let m = token_request_refused(405);
+    assert!(
+        m.starts_with("the token request failed: HTTP 405")
+            && m.ends_with(
+                " (source.auth.method defaults to GET for the token request; this endpoint \
+                 refused it: set `\"method\": \"POST\"` in source.auth)"
+            ),
+        "{m}"
+    );
 }
 
 #[test]

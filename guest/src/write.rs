@@ -907,6 +907,16 @@ mod tests {
         assert!(report.refused[0].reason.contains("No Contact matches"));
     }
 
+    /// The `id` of every record in a batch request's body.
+    fn batch_ids(req: &HttpRequest) -> Vec<i64> {
+        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap()).unwrap();
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    }
+
     /// A bulk endpoint that refuses a whole batch (400) when it holds a bad
     /// record, like DRF's `many=True` serializer, and stores good batches.
     fn bulk_store(
@@ -914,13 +924,7 @@ mod tests {
         stored: std::rc::Rc<std::cell::RefCell<Vec<i64>>>,
     ) -> impl FnMut(&HttpRequest) -> HttpResponse {
         move |req: &HttpRequest| {
-            let body: Value = serde_json::from_slice(req.body.as_deref().unwrap()).unwrap();
-            let ids: Vec<i64> = body
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["id"].as_i64().unwrap())
-                .collect();
+            let ids = batch_ids(req);
             let errors: Vec<Value> = ids
                 .iter()
                 .map(|id| {
@@ -1034,13 +1038,7 @@ mod tests {
         let mut calls = 0;
         let mut t = Responder::new(|req: &HttpRequest| {
             calls += 1;
-            let body: Value = serde_json::from_slice(req.body.as_deref().unwrap()).unwrap();
-            let ids: Vec<i64> = body
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["id"].as_i64().unwrap())
-                .collect();
+            let ids = batch_ids(req);
             if ids.contains(&1) && ids.len() > 1 {
                 status(422, "bad")
             } else if ids == [1] {

@@ -60,6 +60,14 @@ fn read(config: &Value, state: &std::path::Path, extra: &[&str]) -> Run {
 }
 
 /// The value of `name` in each request the API saw since `from`.
+/// The `id` of every record a run printed, in order.
+fn record_ids(out: &Run) -> Vec<u64> {
+    out.records()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect()
+}
+
 fn sent(api: &TestApi, from: usize, name: &str) -> Vec<Option<String>> {
     api.seen()[from..]
         .iter()
@@ -84,14 +92,8 @@ fn records_that_share_the_boundary_value_are_neither_lost_nor_repeated() {
     let state = dir.path().join("state.json");
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids = |out: &Run| -> Vec<u64> {
-        out.records()
-            .iter()
-            .map(|r| r["id"].as_u64().unwrap())
-            .collect()
-    };
     assert_eq!(
-        ids(&out),
+        record_ids(&out),
         [1, 2, 3, 4],
         "`>=`: the start value itself is read"
     );
@@ -115,7 +117,7 @@ fn records_that_share_the_boundary_value_are_neither_lost_nor_repeated() {
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
-        ids(&out),
+        record_ids(&out),
         [5, 6],
         "3 and 4 were emitted before; 5 is not lost"
     );
@@ -152,11 +154,7 @@ fn a_lookback_asks_from_earlier_and_reads_that_stretch_again() {
     let state = dir.path().join("state.json");
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids: Vec<u64> = out
-        .records()
-        .iter()
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
+    let ids = record_ids(&out);
     assert_eq!(ids, [2, 3]);
     assert_eq!(
         sent(&api, 0, "since"),
@@ -169,11 +167,7 @@ fn a_lookback_asks_from_earlier_and_reads_that_stretch_again() {
         .push(event(4, "2024-01-01T04:30:00Z"));
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids: Vec<u64> = out
-        .records()
-        .iter()
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
+    let ids = record_ids(&out);
     assert_eq!(
         ids,
         [4, 2, 3],
@@ -203,11 +197,7 @@ fn an_end_value_is_sent_and_newer_records_are_skipped() {
     let state = dir.path().join("state.json");
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids: Vec<u64> = out
-        .records()
-        .iter()
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
+    let ids = record_ids(&out);
     assert_eq!(ids, [1, 2]);
     assert_eq!(sent(&api, 0, "to"), [Some("2024-01-02T00:00:00Z".into())]);
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
@@ -263,11 +253,7 @@ fn date_windows_step_through_the_range_each_with_its_pages_and_checkpoint() {
     };
     let out = read_recipe();
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids: Vec<u64> = out
-        .records()
-        .iter()
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
+    let ids = record_ids(&out);
     assert_eq!(ids, [1, 2, 3, 4, 5]);
     // Day 2 has three events: two pages.
     let windows: Vec<(Option<String>, Option<String>, Option<String>)> = api
@@ -329,11 +315,7 @@ fn a_window_checkpoint_resumes_in_its_window() {
     .unwrap();
     let out = read(&config, &state, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids: Vec<u64> = out
-        .records()
-        .iter()
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
+    let ids = record_ids(&out);
     assert_eq!(ids, [4, 5]);
     assert_eq!(
         sent(&api, 0, "since"),
@@ -349,11 +331,7 @@ fn windows_are_the_partitions_of_a_concurrent_read() {
     let state = dir.path().join("state.json");
     let out = read(&config, &state, &["--concurrency", "3"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let mut ids: Vec<u64> = out
-        .records()
-        .iter()
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
+    let mut ids = record_ids(&out);
     ids.sort();
     assert_eq!(ids, [1, 2, 3, 4, 5]);
     assert_eq!(api.seen().len(), 4);
