@@ -434,14 +434,21 @@ const CLOSED_STDOUT: u8 = 141;
 fn main() -> ExitCode {
     let cli = Cli::parse_from(hoist_leading_flags(std::env::args_os().collect()));
     apiconn::logs::init();
-    // One thread: the component and its connections' I/O take turns on it.
-    // A run's partitions share one task, and a read waits for each response
-    // before it goes on, so more threads only added a wake-up across threads
-    // for every chunk of a body: 12-15 % of a read (docs/decisions.md, 22).
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    // One thread for one instance: the component and its connections' I/O
+    // take turns on it. A read waits for each response before it goes on,
+    // so more threads only added a wake-up across threads for every chunk
+    // of a body: 12-15 % of a read. Partitions read at once keep worker
+    // threads: there a response that pauses the origin must be seen while
+    // another partition's component runs (docs/decisions.md, 22).
+    let partitions_at_once =
+        matches!(cli.command, Some(Command::Read { concurrency, .. }) if concurrency > 1);
+    let rt = match partitions_at_once {
+        true => tokio::runtime::Builder::new_multi_thread(),
+        false => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build()
+    .expect("a tokio runtime");
     let code = match rt.block_on(main_inner(cli)) {
         Ok(code) => code,
         Err(_) if STDOUT_CLOSED.load(Ordering::SeqCst) => CLOSED_STDOUT,
